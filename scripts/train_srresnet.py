@@ -1,0 +1,205 @@
+"""Train the packaged ``srresnet-x4`` weights (pixel-loss SRResNet x4) on a CPU.
+
+This is the exact recipe behind the shipped default model (see docs/models.md). It keeps the whole training set
+in memory with LR images made once by the MATLAB-style bicubic of the benchmark protocol, and trains with bf16
+autocast + channels_last. Resumable: rerun the same command to continue from ``OUT/last.pt``.
+
+    python scripts/train_srresnet.py --data ../shared/data/T91 ../shared/data/BSDS200 \
+        --val ../shared/data/Set5 --out runs/srresnet-x4 --steps 9000
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import logging
+import math
+import os
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from srgan.degradation import imresize, modcrop, quantize
+from srgan.models import Generator
+
+log = logging.getLogger("train_srresnet")
+EXTS = {".png", ".bmp", ".jpg", ".jpeg", ".webp", ".tif", ".tiff"}
+
+
+def load_pairs(dirs: list[str]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    pairs = []
+    for d in dirs:
+        for p in sorted(Path(d).rglob("*")):
+            if p.suffix.lower() not in EXTS:
+                continue
+            img = np.asarray(Image.open(p).convert("RGB"))
+            hr = modcrop(torch.from_numpy(img.copy()).permute(2, 0, 1), 4)
+            lr = quantize(imresize(hr.double().unsqueeze(0) / 255, scale=0.25))[0]
+            pairs.append((hr, torch.round(lr * 255).to(torch.uint8)))
+    return pairs
+
+
+def y_psnr(sr: torch.Tensor, hr: torch.Tensor, border: int = 4) -> float:
+    w = torch.tensor([65.481, 128.553, 24.966], dtype=torch.float64).view(3, 1, 1)
+    ys = (sr.double() * w).sum(0) + 16
+    yh = (hr.double() * w).sum(0) + 16
+    ys, yh = ys[border:-border, border:-border], yh[border:-border, border:-border]
+    mse = ((ys - yh) ** 2).mean().item()
+    return 10 * math.log10(255**2 / mse)
+
+
+@torch.no_grad()
+def evaluate(model: Generator, val: list[tuple[torch.Tensor, torch.Tensor]]) -> float:
+    model.eval()
+    scores = []
+    for hr, lr in val:
+        sr = model(lr.float().unsqueeze(0) / 255)[0]
+        sr = quantize(sr)
+        scores.append(y_psnr(sr, hr.double() / 255))
+    model.train()
+    return float(np.mean(scores))
+
+
+def sample_batch(pairs, weights, batch: int, lr_size: int, rng: random.Random):
+    lrs, hrs = [], []
+    while len(lrs) < batch:
+        hr, lr = pairs[rng.choices(range(len(pairs)), weights=weights)[0]]
+        h, w = lr.shape[-2:]
+        if h < lr_size or w < lr_size:
+            continue
+        y, x = rng.randint(0, h - lr_size), rng.randint(0, w - lr_size)
+        lp = lr[:, y : y + lr_size, x : x + lr_size]
+        hp = hr[:, 4 * y : 4 * (y + lr_size), 4 * x : 4 * (x + lr_size)]
+        if rng.random() < 0.5:
+            lp, hp = lp.flip(-1), hp.flip(-1)
+        if rng.random() < 0.5:
+            lp, hp = lp.flip(-2), hp.flip(-2)
+        if rng.random() < 0.5:
+            lp, hp = lp.transpose(-1, -2), hp.transpose(-1, -2)
+        lrs.append(lp)
+        hrs.append(hp)
+    lr_b = torch.stack(lrs).float().div_(255).contiguous(memory_format=torch.channels_last)
+    hr_b = torch.stack(hrs).float().div_(255)
+    return lr_b, hr_b
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", nargs="+", required=True)
+    ap.add_argument("--val", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--steps", type=int, default=9000)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=2e-4)
+    ap.add_argument("--small-patch", type=int, default=24, help="LR patch size for the first part of training")
+    ap.add_argument("--large-patch", type=int, default=32, help="LR patch size for the last part")
+    ap.add_argument("--switch", type=float, default=0.67, help="fraction of steps before the larger patches")
+    ap.add_argument("--ema", type=float, default=0.999)
+    ap.add_argument("--eval-every", type=int, default=500)
+    ap.add_argument("--ckpt-every", type=int, default=200)
+    ap.add_argument("--init", default=None, help="warm-start generator weights (.pt state dict)")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(args.seed)
+    rng = random.Random(args.seed)
+
+    t0 = time.time()
+    pairs = load_pairs(args.data)
+    val = load_pairs([args.val])
+    weights = [float(hr.shape[-1] * hr.shape[-2]) for hr, _ in pairs]
+    log.info("loaded %d training and %d validation images in %.1fs", len(pairs), len(val), time.time() - t0)
+
+    model = Generator().to(memory_format=torch.channels_last)
+    if args.init:
+        model.load_state_dict(torch.load(args.init, map_location="cpu", weights_only=True))
+    ema = copy.deepcopy(model)
+    for p in ema.parameters():
+        p.requires_grad_(False)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.9, 0.99), fused=True)
+    warmup = 200
+
+    def lr_at(step: int) -> float:
+        if step < warmup:
+            return args.lr * (step + 1) / warmup
+        t = (step - warmup) / max(1, args.steps - warmup)
+        return 1e-7 + 0.5 * (args.lr - 1e-7) * (1 + math.cos(math.pi * t))
+
+    step, best = 0, -1.0
+    ckpt = out / "last.pt"
+    if ckpt.exists():
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+        opt.load_state_dict(state["opt"])
+        step, best = state["step"], state["best"]
+        rng.setstate(state["py_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        log.info("resumed at step %d (best %.3f)", step, best)
+
+    def save() -> None:
+        tmp = ckpt.with_suffix(".tmp")
+        torch.save(
+            {"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step,
+             "best": best, "py_rng": rng.getstate(), "torch_rng": torch.get_rng_state(), "args": vars(args)},
+            tmp,
+        )
+        os.replace(tmp, ckpt)
+
+    metrics = open(out / "metrics.jsonl", "a")
+    t_last, loss_acc = time.time(), 0.0
+    while step < args.steps:
+        size = args.small_patch if step < args.switch * args.steps else args.large_patch
+        lr_b, hr_b = sample_batch(pairs, weights, args.batch, size, rng)
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            sr = model(lr_b)
+        loss = F.l1_loss(sr.float(), hr_b)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss became {loss.item()} at step {step}; last checkpoint kept at {ckpt}")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        with torch.no_grad():
+            d = min(args.ema, (1 + step) / (10 + step))
+            for (k, e), m in zip(ema.state_dict().items(), model.state_dict().values()):
+                if e.dtype.is_floating_point:
+                    e.mul_(d).add_(m, alpha=1 - d)
+                else:
+                    e.copy_(m)
+        loss_acc += loss.item()
+        if step % 50 == 0:
+            dt = (time.time() - t_last) / 50
+            log.info("step %d loss %.4f lr %.2e patch %d %.3fs/step", step, loss_acc / 50, lr_at(step), size, dt)
+            metrics.write(json.dumps({"step": step, "loss": loss_acc / 50, "s_per_step": dt}) + "\n")
+            metrics.flush()
+            t_last, loss_acc = time.time(), 0.0
+        if step % args.eval_every == 0 or step == args.steps:
+            p_ema = evaluate(ema, val)
+            p_raw = evaluate(model, val)
+            log.info("step %d val PSNR-Y ema %.3f raw %.3f", step, p_ema, p_raw)
+            metrics.write(json.dumps({"step": step, "val_psnr_ema": p_ema, "val_psnr": p_raw}) + "\n")
+            metrics.flush()
+            if p_ema > best:
+                best = p_ema
+                torch.save(ema.state_dict(), out / "best_ema.tmp")
+                os.replace(out / "best_ema.tmp", out / "best_ema.pt")
+            save()
+        elif step % args.ckpt_every == 0:
+            save()
+    save()
+    log.info("done: best val %.3f", best)
+
+
+if __name__ == "__main__":
+    main()

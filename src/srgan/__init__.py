@@ -1,0 +1,43 @@
+"""srgan: photo-realistic single-image super-resolution (SRGAN / SRResNet, Ledig et al. 2017) for PyTorch.
+
+Quick start::
+
+    from PIL import Image
+    from srgan import SRGAN
+
+    model = SRGAN.from_pretrained()          # packaged default weights, works offline
+    big = model.upscale(Image.open("photo.png"))
+"""
+
+from .degradation import BicubicDegradation as BicubicDegradation
+from .degradation import BlurDownsampleDegradation as BlurDownsampleDegradation
+from .errors import SRGANError as SRGANError
+from .losses import AdversarialLoss as AdversarialLoss
+from .losses import PerceptualLoss as PerceptualLoss
+from .losses import PixelLoss as PixelLoss
+from .metrics import psnr as psnr
+from .metrics import ssim as ssim
+from .models import Discriminator as Discriminator
+from .models import Generator as Generator
+from .pipeline import SRGAN as SRGAN
+from .training import TrainConfig as TrainConfig
+from .training import Trainer as Trainer
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SRGAN",
+    "AdversarialLoss",
+    "BicubicDegradation",
+    "BlurDownsampleDegradation",
+    "Discriminator",
+    "Generator",
+    "PerceptualLoss",
+    "PixelLoss",
+    "SRGANError",
+    "TrainConfig",
+    "Trainer",
+    "__version__",
+    "psnr",
+    "ssim",
+]

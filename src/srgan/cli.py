@@ -1,0 +1,159 @@
+"""The ``srgan`` command line: ``srgan upscale``, ``srgan models``, ``srgan --version``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from PIL import Image
+from tqdm import tqdm
+
+from . import __version__, hub
+from . import weights as _weights
+from .errors import SRGANError
+
+__all__ = ["main", "IMAGE_EXTENSIONS"]
+
+logger = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm"})
+_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP", ".webp": "WEBP", ".tif": "TIFF",
+            ".tiff": "TIFF", ".gif": "PNG", ".ppm": "PPM", ".pgm": "PPM"}
+
+
+def _iter_inputs(inputs: Sequence[str]) -> Iterator[tuple[Path, Path]]:
+    """(file, path relative to its root) for every file argument and every image under every folder."""
+    for arg in inputs:
+        p = Path(arg)
+        if p.is_dir():
+            for f in sorted(p.rglob("*")):
+                if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS:
+                    yield f, f.relative_to(p)
+        else:
+            yield p, Path(p.name)
+
+
+def _output_path(src: Path, rel: Path, out: Path | None, single_file_out: bool, scale: int, fmt: str | None) -> Path:
+    suffix = f".{fmt.lower()}" if fmt else (src.suffix if src.suffix.lower() != ".gif" else ".png")
+    if single_file_out and out is not None:
+        return out
+    name = f"{rel.stem}_x{scale}{suffix}"
+    if out is None:
+        return src.with_name(name)
+    return out / rel.parent / name
+
+
+def _save_atomic(img: Image.Image, dest: Path) -> None:
+    """Save to a temporary name beside ``dest`` and rename, so a failure never leaves a partial file."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fmt = _FORMATS.get(dest.suffix.lower(), "PNG")
+    if fmt == "JPEG" and img.mode not in ("RGB", "L", "CMYK"):
+        img = img.convert("RGB")
+    kwargs: dict[str, object] = {}
+    icc = img.info.get("icc_profile")
+    if icc and fmt in ("PNG", "JPEG", "WEBP", "TIFF"):
+        kwargs["icc_profile"] = icc
+    if fmt == "JPEG":
+        kwargs["quality"] = 95
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            img.save(f, format=fmt, **kwargs)  # type: ignore[arg-type]
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _cmd_upscale(args: argparse.Namespace) -> int:
+    from .pipeline import SRGAN
+
+    files = list(_iter_inputs(args.inputs))
+    if not files:
+        print("srgan: no input images found", file=sys.stderr)
+        return 2
+    out = Path(args.output) if args.output else None
+    single_file_out = (
+        out is not None and out.suffix.lower() in IMAGE_EXTENSIONS and len(files) == 1 and not out.is_dir()
+    )
+    if out is not None and out.suffix.lower() in IMAGE_EXTENSIONS and len(files) > 1:
+        print(f"srgan: -o {out} looks like a file but there are {len(files)} inputs; give a folder", file=sys.stderr)
+        return 2
+    try:
+        model = SRGAN.from_pretrained(args.model, device=args.device, dtype=args.dtype)
+    except SRGANError as e:
+        print(f"srgan: cannot load model: {e}", file=sys.stderr)
+        return 2
+    inputs = {src.resolve() for src, _ in files}
+    failures: list[tuple[Path, str]] = []
+    done = 0
+    bar = tqdm(files, unit="img", disable=not sys.stderr.isatty() or args.quiet)
+    for src, rel in bar:
+        dest = _output_path(src, rel, out, single_file_out, model.scale, args.format)
+        try:
+            if dest.resolve() in inputs:
+                raise FileExistsError(f"output {dest} would overwrite an input; choose another -o")
+            if dest.exists() and not args.overwrite:
+                raise FileExistsError(f"output {dest} exists; pass --overwrite to replace it")
+            result = model.upscale(src, tile=args.tile)
+            _save_atomic(result, dest)
+            done += 1
+        except (SRGANError, OSError, ValueError) as e:
+            failures.append((src, str(e)))
+            tqdm.write(f"srgan: {src}: {e}", file=sys.stderr)
+    if not args.quiet:
+        print(f"upscaled {done} of {len(files)} images" + (f", {len(failures)} failed" if failures else ""))
+    return 1 if failures else 0
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    print(f"cache folder: {hub.cache_dir()}")
+    entries = _weights.list_models()
+    if not entries:
+        print("no registered models")
+    for e in entries:
+        default = " (default)" if e.name == _weights.DEFAULT_MODEL else ""
+        where = "packaged" if e.file else e.url
+        print(f"{e.name}{default}: x{e.config.scale}, {e.description} [{where}]")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="srgan", description="Photo-realistic single-image super-resolution.")
+    parser.add_argument("--version", action="version", version=f"srgan {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("upscale", help="upscale image files or folders")
+    up.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders (searched recursively)")
+    up.add_argument("-o", "--output", help="output file (one input) or folder; default: beside each input, "
+                    "named NAME_x4.EXT")
+    up.add_argument("--model", default=None, help="registered name, checkpoint file, folder or https URL "
+                    "(default: the packaged default model)")
+    up.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
+    up.add_argument("--dtype", default=None, help="fp32, fp16 or bf16 (default: fp16 on CUDA, fp32 on CPU)")
+    up.add_argument("--tile", type=int, default=None, help="tile size in input pixels (default: automatic)")
+    up.add_argument("--format", choices=["png", "jpg", "webp", "tif", "bmp"], default=None,
+                    help="output format (default: the input's)")
+    up.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    up.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    up.set_defaults(func=_cmd_upscale)
+    models = sub.add_parser("models", help="list known weights and the cache folder")
+    models.set_defaults(func=_cmd_models)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``srgan`` console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,321 @@
+"""The inference object: :class:`SRGAN` loads a generator and upscales images of any kind and size."""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import threading
+import warnings
+from pathlib import Path
+from typing import Any, TypeVar, overload
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from . import _image, hub
+from ._tiling import plan_tiles, receptive_radius
+from .errors import ConfigError, ImageTooLargeError, UnknownModelError
+from .models.generator import Generator
+from .weights import Checkpoint, build_generator, get_entry, load_checkpoint, packaged_path, save_checkpoint
+
+__all__ = ["SRGAN", "resolve_device", "resolve_dtype", "CHECKPOINT_NAME"]
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_NAME = "generator.pt"
+"""File name of the generator inside a folder written by :meth:`SRGAN.save_pretrained` or the Trainer."""
+
+DEFAULT_MAX_OUTPUT_PIXELS = 1 << 28
+"""Default cap on output pixels per image (268 M, e.g. 16384 x 16384)."""
+
+_DTYPES: dict[str, torch.dtype] = {
+    "fp32": torch.float32,
+    "float32": torch.float32,
+    "float": torch.float32,
+    "fp16": torch.float16,
+    "float16": torch.float16,
+    "half": torch.float16,
+    "bf16": torch.bfloat16,
+    "bfloat16": torch.bfloat16,
+}
+
+ImageT = TypeVar("ImageT", Image.Image, np.ndarray, torch.Tensor)  # type: ignore[type-arg]
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``None`` or ``"auto"`` picks CUDA, then MPS, then CPU; anything else is passed to :class:`torch.device`."""
+    if device is None or device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ConfigError(f"invalid device {device!r}: use 'auto', 'cpu', 'cuda', 'cuda:1' or 'mps'") from e
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r} requested but CUDA is not available: use device='cpu' or 'auto'")
+    return dev
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 convolutions natively (AVX512-BF16 / AMX); False where unknown."""
+    check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    try:
+        return bool(check()) if check is not None else False
+    except RuntimeError:
+        return False
+
+
+def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
+    """The compute dtype for ``device``.
+
+    ``None`` means fp16 on CUDA and fp32 elsewhere. fp16 on a CPU (slow or unsupported there) becomes bf16 where
+    the CPU has native bf16 and fp32 otherwise, with a warning.
+    """
+    if dtype is None:
+        return torch.float16 if device.type == "cuda" else torch.float32
+    if isinstance(dtype, str):
+        try:
+            dtype = _DTYPES[dtype.lower()]
+        except KeyError:
+            raise ConfigError(f"unknown dtype {dtype!r}: use one of {sorted(set(_DTYPES))}") from None
+    if dtype not in (torch.float32, torch.float16, torch.bfloat16):
+        raise ConfigError(f"dtype must be float32, float16 or bfloat16, got {dtype}")
+    if dtype == torch.float16 and device.type == "cpu":
+        chosen = torch.bfloat16 if cpu_has_native_bf16() else torch.float32
+        warnings.warn(
+            f"float16 is not supported well on CPU; using {chosen} instead", RuntimeWarning, stacklevel=3
+        )
+        return chosen
+    return dtype
+
+
+class SRGAN:
+    """A super-resolution model ready for inference.
+
+    Wraps a :class:`~srgan.models.Generator` (available unchanged as :attr:`generator`) and runs it on images of
+    any supported kind, size, device and precision. Thread-safe: several threads may call :meth:`upscale` on one
+    object.
+
+    Args:
+        generator: the generator to use; it is not modified (inference runs on an internal copy).
+        device: ``"auto"``/None (CUDA, then MPS, then CPU), or any torch device.
+        dtype: compute precision: None (fp16 on CUDA, fp32 elsewhere), ``torch.float32``/``"fp32"``,
+            ``torch.float16``/``"fp16"``, ``torch.bfloat16``/``"bf16"``.
+        meta: free-form description of the weights (kept by :meth:`save_pretrained`).
+    """
+
+    def __init__(
+        self,
+        generator: Generator,
+        *,
+        device: str | torch.device | None = None,
+        dtype: str | torch.dtype | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> None:
+        if not isinstance(generator, Generator):
+            raise ConfigError(f"expected an srgan.models.Generator, got {type(generator).__name__}")
+        self.generator = generator
+        self.meta: dict[str, Any] = dict(meta or {})
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype, self.device)
+        self._lock = threading.Lock()
+        self._models: dict[tuple[torch.device, torch.dtype], Generator] = {}
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_pretrained(
+        cls,
+        model: str | os.PathLike[str] | None = None,
+        *,
+        device: str | torch.device | None = None,
+        dtype: str | torch.dtype | None = None,
+        progress: bool | None = None,
+    ) -> SRGAN:
+        """Load a generator.
+
+        Args:
+            model: a registered name (``srgan models`` lists them), a checkpoint file, a folder written by
+                :meth:`save_pretrained` or by the Trainer, or an https URL (downloaded once into the cache,
+                see :mod:`srgan.hub`). None loads the default packaged model.
+            device: see :class:`SRGAN`.
+            dtype: see :class:`SRGAN`.
+            progress: show a download progress bar (None: only on a terminal).
+        """
+        ckpt, source = _load_any(model, progress=progress)
+        generator = build_generator(ckpt, source=source)
+        meta = dict(ckpt.meta)
+        meta.setdefault("source", source)
+        return cls(generator, device=device, dtype=dtype, meta=meta)
+
+    def save_pretrained(self, path: str | os.PathLike[str], *, half: bool = False) -> Path:
+        """Write ``path/generator.pt`` (weights + architecture + metadata) and a readable ``path/config.json``.
+
+        The folder loads back with ``SRGAN.from_pretrained(path)``. ``half=True`` stores fp16 tensors.
+        """
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        save_checkpoint(folder / CHECKPOINT_NAME, self.generator, meta=self.meta, half=half)
+        info = {"config": self.generator.config.to_dict(), "meta": self.meta}
+        tmp = folder / "config.json.tmp"
+        tmp.write_text(json.dumps(info, indent=2, default=str) + "\n")
+        os.replace(tmp, folder / "config.json")
+        return folder
+
+    def to(self, device: str | torch.device | None = None, dtype: str | torch.dtype | None = None) -> SRGAN:
+        """Move inference to another device and/or precision (in place; returns self)."""
+        with self._lock:
+            if device is not None:
+                self.device = resolve_device(device)
+            if dtype is not None or device is not None:
+                self.dtype = resolve_dtype(dtype, self.device)
+        return self
+
+    @property
+    def scale(self) -> int:
+        """The upscaling factor (2, 4 or 8)."""
+        return self.generator.scale
+
+    def __repr__(self) -> str:
+        return f"SRGAN({self.generator.config}, device={self.device}, dtype={self.dtype})"
+
+    # ------------------------------------------------------------------ inference
+    @overload
+    def upscale(
+        self, image: ImageT, *, tile: int | None = ..., max_output_pixels: int | None = ...
+    ) -> ImageT: ...
+
+    @overload
+    def upscale(
+        self, image: str | os.PathLike[str], *, tile: int | None = ..., max_output_pixels: int | None = ...
+    ) -> Image.Image: ...
+
+    def upscale(
+        self,
+        image: Image.Image | np.ndarray | torch.Tensor | str | os.PathLike[str],  # type: ignore[type-arg]
+        *,
+        tile: int | None = None,
+        max_output_pixels: int | None = DEFAULT_MAX_OUTPUT_PIXELS,
+    ) -> Image.Image | np.ndarray | torch.Tensor:  # type: ignore[type-arg]
+        """Upscale ``image`` by :attr:`scale`; returns the same kind of object.
+
+        Args:
+            image: a PIL image (RGB, RGBA, L, LA, P, CMYK, I;16, I, F: see the inference guide), a numpy array
+                (H, W) or (H, W, C) uint8/uint16/float in [0, 1], a tensor (C, H, W) or (N, C, H, W) float in
+                [0, 1] or uint8, or a path to an image file (returns a PIL image).
+            tile: tile size in input pixels; None picks one that bounds memory. Tiles overlap by the
+                generator's receptive field, so the result equals an untiled run (no seams).
+            max_output_pixels: refuse inputs whose output would exceed this many pixels (None: no limit).
+
+        Raises:
+            InvalidImageError: unreadable file, unsupported mode/dtype/shape, NaN/inf values.
+            ImageTooLargeError: output larger than ``max_output_pixels``.
+        """
+        if isinstance(image, (str, os.PathLike)):
+            image = _image.open_image(image)
+        h, w = _image.pixel_count(image)
+        out_px = h * w * self.scale**2
+        if max_output_pixels is not None and out_px > max_output_pixels:
+            raise ImageTooLargeError(
+                f"a {w}x{h} input would give a {w * self.scale}x{h * self.scale} output ({out_px} pixels), more "
+                f"than max_output_pixels={max_output_pixels}; pass a larger max_output_pixels (or None) if you "
+                "have the memory"
+            )
+        prep = _image.prepare(image)
+        rgb = self.upscale_tensor(prep.rgb, tile=tile)
+        alpha = None
+        if prep.alpha is not None:
+            alpha = F.interpolate(prep.alpha, scale_factor=self.scale, mode="bicubic", align_corners=False)
+            alpha = alpha.clamp_(0, 1)
+        return _image.restore(rgb, alpha, prep)
+
+    def upscale_tensor(self, x: torch.Tensor, *, tile: int | None = None) -> torch.Tensor:
+        """Upscale an RGB batch: (N, 3, H, W) float in [0, 1] -> (N, 3, sH, sW) float32 on CPU, clamped to [0, 1].
+
+        The input may live on any device; it is moved tile by tile to :attr:`device`.
+        """
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ConfigError(f"expected a (N, 3, H, W) tensor, got shape {tuple(x.shape)}")
+        n, _, h, w = x.shape
+        s = self.scale
+        device, dtype = self.device, self.dtype
+        model = self._model(device, dtype)
+        tile = self._auto_tile(h, w, device) if tile is None else int(tile)
+        pad = receptive_radius(self.generator.config)
+        out = torch.empty(n, 3, h * s, w * s, dtype=torch.float32)
+        with torch.inference_mode():
+            for t in plan_tiles(h, w, tile=tile, pad=pad):
+                inp = x[:, :, t.py0 : t.py1, t.px0 : t.px1].to(device=device, dtype=dtype, non_blocking=True)
+                if device.type != "cuda" or dtype == torch.float32:
+                    inp = inp.contiguous(memory_format=torch.channels_last)
+                sr = model(inp)
+                if dtype != torch.float32 and not torch.isfinite(sr).all():
+                    warnings.warn(
+                        f"non-finite output in {dtype} for a tile; recomputing it in float32", RuntimeWarning,
+                        stacklevel=2,
+                    )
+                    sr = self._model(device, torch.float32)(inp.float())
+                oy, ox = (t.y0 - t.py0) * s, (t.x0 - t.px0) * s
+                core = sr[:, :, oy : oy + (t.y1 - t.y0) * s, ox : ox + (t.x1 - t.x0) * s]
+                out[:, :, t.y0 * s : t.y1 * s, t.x0 * s : t.x1 * s] = core.float().clamp_(0, 1).cpu()
+        return out
+
+    __call__ = upscale
+
+    # ------------------------------------------------------------------ internals
+    def _auto_tile(self, h: int, w: int, device: torch.device) -> int:
+        """Largest tile that keeps peak activation memory around a few hundred MB (CPU) or ~1 GB (GPU)."""
+        limit = 512 if device.type == "cuda" else 256
+        return limit if max(h, w) > limit else max(h, w)
+
+    def _model(self, device: torch.device, dtype: torch.dtype) -> Generator:
+        key = (device, dtype)
+        with self._lock:
+            model = self._models.get(key)
+            if model is None:
+                model = copy.deepcopy(self.generator).eval().to(device=device, dtype=dtype)
+                model.requires_grad_(False)
+                if device.type == "cpu":
+                    model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+                self._models[key] = model
+        return model
+
+
+def _load_any(model: str | os.PathLike[str] | None, *, progress: bool | None) -> tuple[Checkpoint, str]:
+    """Resolve a model argument to a loaded checkpoint and a description of where it came from."""
+    from . import weights as _weights
+
+    if model is None:
+        if _weights.DEFAULT_MODEL is None:
+            raise UnknownModelError("no default weights are packaged with this srgan; pass a checkpoint path")
+        model = _weights.DEFAULT_MODEL
+    if isinstance(model, str) and model.startswith(("https://", "http://")):
+        path = hub.download(model, progress=progress)
+        return load_checkpoint(path), model
+    if isinstance(model, str) and model in _weights.REGISTRY:
+        entry = get_entry(model)
+        if entry.file is not None:
+            return load_checkpoint(packaged_path(entry), sha256=entry.sha256), model
+        assert entry.url is not None
+        path = hub.download(entry.url, sha256=entry.sha256, progress=progress)
+        return load_checkpoint(path, sha256=entry.sha256), model
+    path = Path(model)
+    if path.is_dir():
+        ckpt = path / CHECKPOINT_NAME
+        if not ckpt.is_file():
+            raise UnknownModelError(
+                f"folder {path} has no {CHECKPOINT_NAME}; expected a folder written by SRGAN.save_pretrained or "
+                "srgan-train"
+            )
+        return load_checkpoint(ckpt), str(path)
+    if path.is_file():
+        return load_checkpoint(path), str(path)
+    get_entry(str(model))  # raises UnknownModelError listing the known names
+    raise AssertionError("unreachable")

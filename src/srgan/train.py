@@ -1,0 +1,8 @@
+"""``python -m srgan.train``: the same as the ``srgan-train`` command."""
+
+import sys
+
+from .training.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,217 @@
+"""Training configuration: a dataclass with the paper's defaults that round-trips through JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+
+__all__ = ["TrainConfig", "parse_loss_spec", "CONTENT_LOSSES"]
+
+CONTENT_LOSSES = ("mse", "l1", "charbonnier", "vgg54", "vgg22")
+
+
+def parse_loss_spec(spec: str) -> dict[str, float]:
+    """Parse ``"vgg54"`` or ``"l1:1.0+vgg54:0.006"`` into ``{name: weight}`` (weight 1 when omitted)."""
+    out: dict[str, float] = {}
+    for part in spec.replace(" ", "").split("+"):
+        if not part:
+            continue
+        name, _, weight = part.partition(":")
+        if name not in CONTENT_LOSSES:
+            raise ConfigError(f"unknown content loss {name!r} in {spec!r}; expected one of {CONTENT_LOSSES}")
+        try:
+            out[name] = float(weight) if weight else 1.0
+        except ValueError:
+            raise ConfigError(f"bad weight {weight!r} for {name!r} in loss spec {spec!r}; use e.g. 'l1:1+vgg54:0.006'")
+    if not out:
+        raise ConfigError(f"empty loss spec {spec!r}; use e.g. 'vgg54' or 'l1:1+vgg54:0.006'")
+    return out
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run. Defaults follow Ledig et al. 2017 unless noted.
+
+    Attributes:
+        scale: upscaling factor (2, 4 or 8).
+        num_blocks: generator residual blocks (paper: 16).
+        channels: generator width (paper: 64).
+        phase: ``"pretrain"`` (SRResNet, pixel loss), ``"gan"`` (adversarial fine-tuning), or ``"both"`` in sequence.
+        pretrain_steps: generator updates in the pretrain phase (paper: 1e6).
+        gan_steps: generator updates in the GAN phase (paper: 2e5: 1e5 at ``lr`` then 1e5 at ``lr * 0.1``).
+        batch_size: images per step (paper: 16).
+        crop_size: HR crop side in pixels, divisible by ``scale`` (paper: 96).
+        lr: Adam learning rate (paper: 1e-4).
+        betas: Adam betas (paper: beta1 = 0.9).
+        lr_schedule: ``"step"`` (multiply by ``lr_decay_factor`` at each of ``lr_decay_at``), ``"cosine"`` (to
+            ``lr * 0.01`` over the phase) or ``"constant"``.
+        lr_decay_at: fractions of a phase at which the step schedule decays (paper GAN phase: ``[0.5]``).
+        lr_decay_factor: step-schedule factor (paper: 0.1, i.e. 1e-4 -> 1e-5).
+        warmup_steps: linear learning-rate warm-up at the start of each phase.
+        pretrain_loss: pixel loss of the pretrain phase: ``"mse"`` (paper's SRResNet-MSE), ``"l1"``, or a spec.
+        content_loss: GAN-phase content loss spec, e.g. ``"vgg54"`` (paper default), ``"vgg22"``, ``"mse"``,
+            ``"l1:1+vgg54:0.006"``. VGG features are rescaled by 1/12.75 as in the paper.
+        adv_loss: ``"bce"`` (paper) or ``"relativistic"`` (relativistic average GAN, as ESRGAN).
+        adv_weight: weight of the adversarial term in the generator loss (paper: 1e-3).
+        vgg_weights: ``"imagenet"`` (torchvision's VGG19_Weights.IMAGENET1K_V1, downloaded by torchvision) or
+            ``"none"`` (random features; for tests only).
+        degradation: ``"bicubic"`` (MATLAB-style, the benchmark protocol) or ``"blur"`` (Gaussian blur then
+            decimation, the seed's pipeline).
+        blur_sigma: Gaussian sigma for ``degradation="blur"``.
+        val_every: validate (PSNR/SSIM on Y) every this many steps; 0 disables.
+        ckpt_every: write the resumable checkpoint every this many steps.
+        log_every: write a metrics line every this many steps.
+        val_max_images: validate on at most this many images of the validation folders.
+        num_samples: SR sample images written at each validation.
+        ema_decay: keep an exponential moving average of the generator weights (e.g. 0.999); None disables.
+            With EMA, validation and the exported generator use the averaged weights.
+        amp: mixed precision: ``"auto"`` (bf16 on CPUs with native bf16 and on CUDA GPUs that support it, fp16
+            with a grad scaler on older GPUs), ``"bf16"``, ``"fp16"``, or ``"none"``.
+        num_workers: DataLoader worker processes (decoding and cropping off the training process).
+        cache_images: keep decoded training images in memory.
+        residual_init_scale: scale of the residual branches' last conv at initialisation (1.0: PyTorch default).
+        seed: seed of every random choice (crops, flips, init): the same seed gives the same run.
+    """
+
+    scale: int = 4
+    num_blocks: int = 16
+    channels: int = 64
+    phase: str = "both"
+    pretrain_steps: int = 1_000_000
+    gan_steps: int = 200_000
+    batch_size: int = 16
+    crop_size: int = 96
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.999)
+    lr_schedule: str = "step"
+    lr_decay_at: list[float] = field(default_factory=lambda: [0.5])
+    lr_decay_factor: float = 0.1
+    warmup_steps: int = 0
+    pretrain_loss: str = "mse"
+    content_loss: str = "vgg54"
+    adv_loss: str = "bce"
+    adv_weight: float = 1e-3
+    vgg_weights: str = "imagenet"
+    degradation: str = "bicubic"
+    blur_sigma: float = 1.5
+    val_every: int = 1000
+    ckpt_every: int = 1000
+    log_every: int = 50
+    val_max_images: int = 20
+    num_samples: int = 2
+    ema_decay: float | None = None
+    amp: str = "auto"
+    num_workers: int = 0
+    cache_images: bool = True
+    residual_init_scale: float = 0.1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self.betas = (float(self.betas[0]), float(self.betas[1]))
+        self.lr_decay_at = [float(x) for x in self.lr_decay_at]
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` naming the first invalid field, its value and what is allowed."""
+
+        def bad(name: str, expected: str) -> ConfigError:
+            return ConfigError(f"TrainConfig.{name} = {getattr(self, name)!r} is invalid: expected {expected}")
+
+        if self.scale not in (2, 4, 8):
+            raise bad("scale", "2, 4 or 8")
+        for name in ("num_blocks", "channels", "batch_size", "crop_size", "log_every"):
+            if int(getattr(self, name)) < 1:
+                raise bad(name, "an integer >= 1")
+        for name in ("pretrain_steps", "gan_steps", "val_every", "ckpt_every", "warmup_steps", "num_workers",
+                     "num_samples", "val_max_images"):
+            if int(getattr(self, name)) < 0:
+                raise bad(name, "an integer >= 0")
+        if self.crop_size % self.scale:
+            raise ConfigError(
+                f"TrainConfig.crop_size = {self.crop_size} is not divisible by scale = {self.scale}: "
+                f"use a multiple of {self.scale}, e.g. {self.crop_size - self.crop_size % self.scale or self.scale}"
+            )
+        if self.crop_size < 16:
+            raise bad("crop_size", "at least 16 (the discriminator downsamples 16x)")
+        if self.phase not in ("pretrain", "gan", "both"):
+            raise bad("phase", "'pretrain', 'gan' or 'both'")
+        if not self.lr > 0:
+            raise bad("lr", "a positive number")
+        if not all(0 <= b < 1 for b in self.betas):
+            raise bad("betas", "two numbers in [0, 1)")
+        if self.lr_schedule not in ("step", "cosine", "constant"):
+            raise bad("lr_schedule", "'step', 'cosine' or 'constant'")
+        if not all(0 < f < 1 for f in self.lr_decay_at):
+            raise bad("lr_decay_at", "fractions in (0, 1)")
+        if not 0 < self.lr_decay_factor <= 1:
+            raise bad("lr_decay_factor", "a number in (0, 1]")
+        parse_loss_spec(self.pretrain_loss)
+        parse_loss_spec(self.content_loss)
+        if self.adv_loss not in ("bce", "relativistic"):
+            raise bad("adv_loss", "'bce' or 'relativistic'")
+        if self.adv_weight < 0:
+            raise bad("adv_weight", "a number >= 0")
+        if self.vgg_weights not in ("imagenet", "none"):
+            raise bad("vgg_weights", "'imagenet' or 'none'")
+        if self.degradation not in ("bicubic", "blur"):
+            raise bad("degradation", "'bicubic' or 'blur'")
+        if not self.blur_sigma > 0:
+            raise bad("blur_sigma", "a positive number")
+        if self.ema_decay is not None and not 0 < self.ema_decay < 1:
+            raise bad("ema_decay", "None or a number in (0, 1)")
+        if self.amp not in ("auto", "bf16", "fp16", "none"):
+            raise bad("amp", "'auto', 'bf16', 'fp16' or 'none'")
+        if not self.residual_init_scale > 0:
+            raise bad("residual_init_scale", "a positive number")
+
+    # ------------------------------------------------------------------ JSON
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["betas"] = list(self.betas)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown TrainConfig fields {unknown}; known fields: {sorted(known)}")
+        data = dict(data)
+        if "betas" in data:
+            data["betas"] = tuple(data["betas"])
+        try:
+            return cls(**data)
+        except TypeError as e:
+            raise ConfigError(f"invalid TrainConfig: {e}") from e
+
+    def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
+        text = json.dumps(self.to_dict(), indent=2) + "\n"
+        if path is not None:
+            p = Path(path)
+            tmp = p.with_name(p.name + ".tmp")
+            tmp.write_text(text)
+            os.replace(tmp, p)
+        return text
+
+    @classmethod
+    def from_json(cls, source: str | os.PathLike[str]) -> TrainConfig:
+        """Load from a JSON file path, or from a JSON string starting with ``{``."""
+        if isinstance(source, str) and source.lstrip().startswith("{"):
+            text = source
+        else:
+            try:
+                text = Path(source).read_text()
+            except OSError as e:
+                raise ConfigError(f"cannot read config file {source}: {e}") from e
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"config {source} is not valid JSON: {e}") from e
+        if not isinstance(data, dict):
+            raise ConfigError(f"config {source} must hold a JSON object, got {type(data).__name__}")
+        return cls.from_dict(data)

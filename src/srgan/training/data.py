@@ -1,0 +1,163 @@
+"""Training data: random HR crops from folders of images, LR made on the fly by a degradation.
+
+Sampling is a pure function of ``(seed, index)``: item ``i`` always yields the same crop, so a run that resumes at
+step ``k`` sees exactly the batches an uninterrupted run would (see :class:`StepSampler`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch.utils.data import Dataset, Sampler
+
+from ..degradation import BicubicDegradation, BlurDownsampleDegradation, Degradation
+from ..errors import DataError
+
+__all__ = ["IMAGE_EXTENSIONS", "find_images", "read_rgb", "SRCropDataset", "StepSampler", "make_degradation"]
+
+logger = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm"})
+
+
+def find_images(dirs: Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """Image files under each folder (recursive), sorted. A missing folder raises :class:`DataError`."""
+    files: list[Path] = []
+    for d in dirs:
+        p = Path(d)
+        if not p.is_dir():
+            raise DataError(f"training/validation folder {p} does not exist or is not a folder")
+        files.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS))
+    return files
+
+
+def read_rgb(path: Path) -> torch.Tensor:
+    """Decode an image file to a (3, H, W) uint8 tensor (grey and palette images converted to RGB)."""
+    with Image.open(path) as img:
+        img.load()
+        rgb = np.asarray(img.convert("RGB"))
+    return torch.from_numpy(rgb.copy()).permute(2, 0, 1).contiguous()
+
+
+def make_degradation(kind: str, *, scale: int, blur_sigma: float = 1.5) -> Degradation:
+    """The degradation named in a :class:`~srgan.training.TrainConfig`."""
+    if kind == "bicubic":
+        return BicubicDegradation(factor=scale)
+    return BlurDownsampleDegradation(factor=scale, sigma=blur_sigma)
+
+
+class SRCropDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
+    """Random (LR, HR) training pairs.
+
+    Each item picks an image (with probability proportional to its area, i.e. uniform over pixels), a random
+    ``crop_size`` HR crop, a random flip/transpose (the 8 dihedral transforms), and makes the LR crop with the
+    degradation. Items are deterministic functions of ``(seed, index)``.
+
+    Unreadable files and images smaller than the crop are skipped with a warning; if nothing usable remains a
+    :class:`DataError` is raised.
+
+    Returns per item: ``(lr, hr)``, (3, crop/scale, crop/scale) and (3, crop, crop) float32 in [0, 1].
+    """
+
+    def __init__(
+        self,
+        dirs: Sequence[str | os.PathLike[str]],
+        *,
+        crop_size: int = 96,
+        scale: int = 4,
+        degradation: Degradation | None = None,
+        cache_images: bool = True,
+        seed: int = 0,
+    ) -> None:
+        self.crop_size = crop_size
+        self.scale = scale
+        self.degradation = degradation if degradation is not None else BicubicDegradation(factor=scale)
+        self.seed = seed
+        self.cache_images = cache_images
+        files = find_images(dirs)
+        self.files: list[Path] = []
+        self.sizes: list[tuple[int, int]] = []
+        self._cache: list[torch.Tensor] = []
+        for f in files:
+            try:
+                if cache_images:
+                    img = read_rgb(f)
+                    h, w = img.shape[-2:]
+                else:
+                    with Image.open(f) as im:
+                        w, h = im.size
+                        im.verify()
+            except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as e:
+                logger.warning("skipping unreadable training image %s: %s", f, e)
+                continue
+            if h < crop_size or w < crop_size:
+                logger.warning("skipping %s: %dx%d is smaller than the %d px crop", f, w, h, crop_size)
+                continue
+            self.files.append(f)
+            self.sizes.append((h, w))
+            if cache_images:
+                self._cache.append(img)
+        if not self.files:
+            raise DataError(
+                f"no usable training image in {[str(d) for d in dirs]} ({len(files)} files found; images must be "
+                f"readable and at least {crop_size}x{crop_size})"
+            )
+        areas = torch.tensor([h * w for h, w in self.sizes], dtype=torch.float64)
+        self._weights = areas / areas.sum()
+        logger.info("training set: %d images from %d folders", len(self.files), len(dirs))
+
+    def __len__(self) -> int:
+        return 1 << 62  # an endless stream; StepSampler chooses the indices
+
+    def _image(self, i: int) -> torch.Tensor:
+        if self.cache_images:
+            return self._cache[i]
+        try:
+            return read_rgb(self.files[i])
+        except (OSError, UnidentifiedImageError, ValueError) as e:
+            logger.warning("could not read %s during training (%s); using another image", self.files[i], e)
+            return self._cache[0] if self._cache else read_rgb(self.files[0])
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + int(index))
+        i = int(torch.multinomial(self._weights, 1, generator=g).item())
+        img = self._image(i)
+        h, w = img.shape[-2:]
+        c = self.crop_size
+        y = int(torch.randint(0, h - c + 1, (1,), generator=g).item())
+        x = int(torch.randint(0, w - c + 1, (1,), generator=g).item())
+        hr = img[:, y : y + c, x : x + c].float().div_(255)
+        flips = torch.randint(0, 2, (3,), generator=g).tolist()
+        if flips[0]:
+            hr = hr.flip(-1)
+        if flips[1]:
+            hr = hr.flip(-2)
+        if flips[2]:
+            hr = hr.transpose(-1, -2)
+        hr = hr.contiguous()
+        lr = self.degradation(hr.unsqueeze(0), generator=g)[0]
+        return lr, hr
+
+
+class StepSampler(Sampler[int]):
+    """Yields indices ``start * batch_size, start * batch_size + 1, ...`` for ``steps`` batches.
+
+    Because dataset items depend only on their index, resuming at step ``start`` reproduces the batches of an
+    uninterrupted run, whatever the number of workers.
+    """
+
+    def __init__(self, *, start_step: int, steps: int, batch_size: int, offset: int = 0) -> None:
+        self.start = (offset + start_step) * batch_size
+        self.stop = (offset + steps) * batch_size
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self.start, self.stop))
+
+    def __len__(self) -> int:
+        return max(0, self.stop - self.start)

@@ -1,0 +1,506 @@
+"""The training loop: SRResNet pretraining with a pixel loss, then adversarial (SRGAN) fine-tuning."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import logging
+import math
+import os
+import random
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from ..degradation import modcrop, quantize
+from ..errors import CheckpointError, ConfigError, DataError, TrainingDivergedError
+from ..losses import AdversarialLoss, PerceptualLoss, pixel_loss
+from ..metrics import psnr, ssim
+from ..models import Discriminator, Generator
+from ..pipeline import CHECKPOINT_NAME, cpu_has_native_bf16, resolve_device
+from ..weights import atomic_torch_save, save_checkpoint
+from .config import TrainConfig, parse_loss_spec
+from .data import SRCropDataset, StepSampler, find_images, make_degradation, read_rgb
+
+__all__ = ["Trainer", "TrainResult", "STATE_NAME"]
+
+logger = logging.getLogger(__name__)
+
+STATE_NAME = "checkpoint.pt"
+"""Resumable training state inside the output folder (generator, discriminator, optimizers, RNG, step)."""
+
+_VGG_LAYERS = {"vgg54": "relu5_4", "vgg22": "relu2_2"}
+
+
+@dataclass
+class TrainResult:
+    """What :meth:`Trainer.fit` returns."""
+
+    steps: dict[str, int]
+    best_psnr: float | None
+    last_metrics: dict[str, float]
+    output_dir: Path
+
+
+class _ContentLoss(nn.Module):
+    """Weighted sum of pixel and VGG losses from a spec like ``"l1:1+vgg54:0.006"``."""
+
+    def __init__(self, spec: str, *, vgg_weights: str) -> None:
+        super().__init__()
+        self.terms = parse_loss_spec(spec)
+        self.vgg = nn.ModuleDict()
+        for name in self.terms:
+            if name in _VGG_LAYERS:
+                weights: Any = "DEFAULT" if vgg_weights == "imagenet" else None
+                self.vgg[name] = PerceptualLoss(layer=_VGG_LAYERS[name], weights=weights)
+
+    def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        total = sr.new_zeros((), dtype=torch.float32)
+        parts: dict[str, float] = {}
+        for name, w in self.terms.items():
+            if name in self.vgg:
+                value = self.vgg[name](sr, hr).float()
+            else:
+                value = pixel_loss(sr.float(), hr.float(), kind=name)  # type: ignore[arg-type]
+            parts[name] = float(value.detach())
+            total = total + w * value
+        return total, parts
+
+
+class Trainer:
+    """Train a :class:`~srgan.models.Generator` (and a :class:`~srgan.models.Discriminator`) on image folders.
+
+    The output folder receives ``config.json``, ``checkpoint.pt`` (resumable state, written atomically every
+    ``ckpt_every`` steps and on Ctrl-C), ``generator.pt`` (best generator of the pretrain phase by validation
+    PSNR, or the last of the GAN phase; ``SRGAN.from_pretrained(output_dir)`` loads it), ``metrics.jsonl`` and
+    ``samples/``.
+
+    Args:
+        config: the run's :class:`TrainConfig`.
+        train_dirs: folders of training images (searched recursively).
+        val_dirs: folders of validation images (full images, LR by the benchmark's bicubic).
+        output_dir: where everything is written.
+        device: ``"auto"`` (CUDA, MPS, CPU) or a torch device.
+        resume: continue from ``output_dir/checkpoint.pt`` if it exists.
+        init_generator: start from these generator weights (e.g. a pretrained SRResNet for ``phase="gan"``):
+            a :class:`Generator`, or anything ``SRGAN.from_pretrained`` accepts.
+        progress: show a progress bar (None: only on a terminal).
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        *,
+        train_dirs: Sequence[str | os.PathLike[str]],
+        val_dirs: Sequence[str | os.PathLike[str]] = (),
+        output_dir: str | os.PathLike[str],
+        device: str | torch.device | None = "auto",
+        resume: bool = False,
+        init_generator: Generator | str | os.PathLike[str] | None = None,
+        progress: bool | None = None,
+    ) -> None:
+        config.validate()
+        self.config = config
+        self.train_dirs = [Path(d) for d in train_dirs]
+        self.val_dirs = [Path(d) for d in val_dirs]
+        self.output_dir = Path(output_dir)
+        self.device = resolve_device(device)
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.amp_dtype = self._resolve_amp()
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+
+        torch.manual_seed(config.seed)
+        random.seed(config.seed)
+        np.random.seed(config.seed % 2**32)
+        self.generator = Generator(scale=config.scale, num_blocks=config.num_blocks, channels=config.channels)
+        self.generator.reset_parameters(residual_init_scale=config.residual_init_scale)
+        if init_generator is not None:
+            self._load_init(init_generator)
+        self.generator.to(self.device)
+        self.discriminator = Discriminator().to(self.device)
+        if self.device.type == "cpu":
+            self.generator.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+            self.discriminator.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        self.ema: Generator | None = None
+        if config.ema_decay is not None:
+            self.ema = copy.deepcopy(self.generator).requires_grad_(False)
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=config.betas)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr, betas=config.betas)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
+        self.phase = "gan" if config.phase == "gan" else "pretrain"
+        self.step = 0  # within the current phase
+        self.steps_done: dict[str, int] = {"pretrain": 0, "gan": 0}
+        self.best_psnr: float | None = None
+        self.last_metrics: dict[str, float] = {}
+        self._losses: dict[str, nn.Module] = {}
+
+        self.dataset = SRCropDataset(
+            self.train_dirs,
+            crop_size=config.crop_size,
+            scale=config.scale,
+            degradation=make_degradation(config.degradation, scale=config.scale, blur_sigma=config.blur_sigma),
+            cache_images=config.cache_images,
+            seed=config.seed,
+        )
+        self.val_images = self._load_val()
+        if resume and (self.output_dir / STATE_NAME).exists():
+            self._load_state(self.output_dir / STATE_NAME)
+        config.to_json(self.output_dir / "config.json")
+
+    # ------------------------------------------------------------------ setup helpers
+    def _resolve_amp(self) -> torch.dtype | None:
+        amp = self.config.amp
+        if amp == "none":
+            return None
+        if amp == "bf16":
+            return torch.bfloat16
+        if amp == "fp16":
+            if self.device.type == "cpu":
+                raise ConfigError("amp='fp16' is not supported on CPU; use 'bf16', 'auto' or 'none'")
+            return torch.float16
+        if self.device.type == "cpu":
+            return torch.bfloat16 if cpu_has_native_bf16() else None
+        if self.device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return None
+
+    def _load_init(self, init: Generator | str | os.PathLike[str]) -> None:
+        if isinstance(init, Generator):
+            src = init
+        else:
+            from ..pipeline import SRGAN
+
+            src = SRGAN.from_pretrained(init, device="cpu", dtype="fp32").generator
+        if src.config != self.generator.config:
+            raise ConfigError(
+                f"init generator has architecture {src.config}, but the config asks for {self.generator.config}"
+            )
+        self.generator.load_state_dict(src.state_dict())
+
+    def _load_val(self) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+        if not self.val_dirs:
+            return []
+        out = []
+        files = find_images(self.val_dirs)[: self.config.val_max_images]
+        s = self.config.scale
+        for f in files:
+            try:
+                hr = modcrop(read_rgb(f).float().div_(255), s)
+            except (OSError, ValueError) as e:
+                logger.warning("skipping unreadable validation image %s: %s", f, e)
+                continue
+            if min(hr.shape[-2:]) < 4 * s:
+                continue
+            lr = quantize(make_degradation("bicubic", scale=s)(hr.unsqueeze(0).double()).float())
+            out.append((f.stem, lr, hr.unsqueeze(0)))
+        if not out:
+            raise DataError(f"no usable validation image in {[str(d) for d in self.val_dirs]}")
+        return out
+
+    def _loss(self, name: str) -> nn.Module:
+        if name not in self._losses:
+            c = self.config
+            if name == "pretrain":
+                self._losses[name] = _ContentLoss(c.pretrain_loss, vgg_weights=c.vgg_weights).to(self.device)
+            elif name == "content":
+                self._losses[name] = _ContentLoss(c.content_loss, vgg_weights=c.vgg_weights).to(self.device)
+            else:
+                self._losses[name] = AdversarialLoss(kind=c.adv_loss)  # type: ignore[arg-type]
+        return self._losses[name]
+
+    # ------------------------------------------------------------------ schedule
+    def _phase_steps(self, phase: str) -> int:
+        return self.config.pretrain_steps if phase == "pretrain" else self.config.gan_steps
+
+    def lr_at(self, step: int, phase: str) -> float:
+        """Learning rate at ``step`` of ``phase`` (warm-up, then the configured schedule)."""
+        c = self.config
+        total = max(1, self._phase_steps(phase))
+        if c.warmup_steps and step < c.warmup_steps:
+            return c.lr * (step + 1) / c.warmup_steps
+        if c.lr_schedule == "constant":
+            return c.lr
+        if c.lr_schedule == "cosine":
+            t = min(1.0, (step - c.warmup_steps) / max(1, total - c.warmup_steps))
+            floor = c.lr * 0.01
+            return floor + 0.5 * (c.lr - floor) * (1 + math.cos(math.pi * t))
+        decays = sum(1 for f in c.lr_decay_at if step >= f * total)
+        return c.lr * c.lr_decay_factor**decays
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue the run exactly."""
+        return {
+            "format": "srgan.trainer",
+            "format_version": 1,
+            "config": self.config.to_dict(),
+            "phase": self.phase,
+            "step": self.step,
+            "steps_done": dict(self.steps_done),
+            "best_psnr": self.best_psnr,
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "python": random.getstate(),
+                "numpy": np.random.get_state(),
+            },
+        }
+
+    def save_state(self) -> Path:
+        """Write ``checkpoint.pt`` atomically; the previous one stays intact if this fails."""
+        path = self.output_dir / STATE_NAME
+        atomic_torch_save(self.state_dict(), path)
+        return path
+
+    def _load_state(self, path: Path) -> None:
+        try:
+            # Trainer checkpoints hold optimizer and RNG state (numpy arrays, tuples): our own files only.
+            state = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as e:  # noqa: BLE001 - any unpickling failure means a broken file
+            raise CheckpointError(
+                f"cannot resume from {path}: {type(e).__name__}: {e}. Delete it to start over."
+            ) from e
+        if not isinstance(state, dict) or state.get("format") != "srgan.trainer":
+            raise CheckpointError(f"{path} is not an srgan training checkpoint")
+        if state["config"]["num_blocks"] != self.config.num_blocks or state["config"]["scale"] != self.config.scale:
+            raise ConfigError(
+                f"{path} was written for a different architecture ({state['config']}); use a fresh output folder"
+            )
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        if self.ema is not None and state.get("ema") is not None:
+            self.ema.load_state_dict(state["ema"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.phase, self.step = state["phase"], int(state["step"])
+        self.steps_done = dict(state["steps_done"])
+        self.best_psnr = state["best_psnr"]
+        torch.set_rng_state(state["rng"]["torch"])
+        random.setstate(state["rng"]["python"])
+        np.random.set_state(state["rng"]["numpy"])
+        logger.info("resumed from %s: phase %s, step %d", path, self.phase, self.step)
+
+    def export_generator(self) -> Path:
+        """Write ``generator.pt`` (the EMA weights when enabled) for ``SRGAN.from_pretrained(output_dir)``."""
+        model = self.ema if self.ema is not None else self.generator
+        meta = {
+            "phase": self.phase,
+            "steps": dict(self.steps_done),
+            "loss": self.config.pretrain_loss if self.phase == "pretrain" else
+            f"{self.config.content_loss} + {self.config.adv_weight} * {self.config.adv_loss} adversarial",
+            "vgg_weights": self.config.vgg_weights,
+            "degradation": self.config.degradation,
+            "trained_on": [str(d) for d in self.train_dirs],
+            "metrics": self.last_metrics,
+        }
+        return save_checkpoint(self.output_dir / CHECKPOINT_NAME, model, meta=meta)
+
+    # ------------------------------------------------------------------ loop
+    def _batches(self, phase: str) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        total = self._phase_steps(phase)
+        offset = 0 if phase == "pretrain" else self.config.pretrain_steps
+        sampler = StepSampler(start_step=self.step, steps=total, batch_size=self.config.batch_size, offset=offset)
+        loader = DataLoader(
+            self.dataset,
+            batch_size=self.config.batch_size,
+            sampler=sampler,
+            num_workers=self.config.num_workers,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=False,
+        )
+        for lr, hr in loader:
+            yield lr.to(self.device, non_blocking=True), hr.to(self.device, non_blocking=True)
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def _check(self, loss: torch.Tensor, what: str) -> None:
+        if not torch.isfinite(loss):
+            raise TrainingDivergedError(
+                f"{what} loss became {loss.item()} at {self.phase} step {self.step}; the run stopped and the last "
+                f"good checkpoint ({self.output_dir / STATE_NAME}) is intact. Lower the learning rate or use "
+                "amp='none' and resume."
+            )
+
+    def _set_lr(self) -> None:
+        lr = self.lr_at(self.step, self.phase)
+        for opt in (self.opt_g, self.opt_d):
+            for group in opt.param_groups:
+                group["lr"] = lr
+
+    def _train_step(self, lr_img: torch.Tensor, hr: torch.Tensor) -> dict[str, float]:
+        if self.device.type == "cpu":
+            lr_img = lr_img.contiguous(memory_format=torch.channels_last)
+        self._set_lr()
+        self.generator.train()
+        logs: dict[str, float] = {}
+        if self.phase == "pretrain":
+            with self._autocast():
+                sr = self.generator(lr_img)
+            loss, parts = self._loss("pretrain")(sr.float(), hr)
+            self._check(loss, "pixel")
+            self.opt_g.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.opt_g)
+            self.scaler.update()
+            logs["loss"] = float(loss.detach())
+            logs.update({f"loss_{k}": v for k, v in parts.items()})
+            return logs
+        adv: Any = self._loss("adversarial")
+        # Discriminator update.
+        self.discriminator.train()
+        with self._autocast():
+            sr = self.generator(lr_img)
+            real_logits = self.discriminator(hr)
+            fake_logits = self.discriminator(sr.detach())
+        d_loss = adv.discriminator_loss(real_logits.float(), fake_logits.float())
+        self._check(d_loss, "discriminator")
+        self.opt_d.zero_grad(set_to_none=True)
+        self.scaler.scale(d_loss).backward()
+        self.scaler.step(self.opt_d)
+        # Generator update.
+        self.discriminator.requires_grad_(False)
+        try:
+            with self._autocast():
+                fake_logits = self.discriminator(sr)
+                real_logits = self.discriminator(hr).detach() if adv.kind == "relativistic" else None
+            content, parts = self._loss("content")(sr.float(), hr)
+            g_adv = adv.generator_loss(fake_logits.float(), None if real_logits is None else real_logits.float())
+            g_loss = content + self.config.adv_weight * g_adv
+            self._check(g_loss, "generator")
+            self.opt_g.zero_grad(set_to_none=True)
+            self.scaler.scale(g_loss).backward()
+            self.scaler.step(self.opt_g)
+            self.scaler.update()
+        finally:
+            self.discriminator.requires_grad_(True)
+        logs.update({"loss": float(g_loss.detach()), "loss_content": float(content.detach()),
+                     "loss_adv": float(g_adv.detach()), "loss_d": float(d_loss.detach())})
+        logs.update({f"loss_{k}": v for k, v in parts.items()})
+        return logs
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        if self.ema is None or self.config.ema_decay is None:
+            return
+        done = self.steps_done["pretrain"] + self.steps_done["gan"]
+        d = min(self.config.ema_decay, (1 + done) / (10 + done))
+        for e, m in zip(self.ema.state_dict().values(), self.generator.state_dict().values()):
+            if e.dtype.is_floating_point:
+                e.mul_(d).add_(m.detach(), alpha=1 - d)
+            else:
+                e.copy_(m)
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """PSNR/SSIM on the Y channel (border = scale) over the validation images; writes sample images."""
+        if not self.val_images:
+            return {}
+        model = self.ema if self.ema is not None else self.generator
+        was_training = model.training
+        model.eval()
+        s = self.config.scale
+        p, q = [], []
+        sample_dir = self.output_dir / "samples"
+        for i, (name, lr, hr) in enumerate(self.val_images):
+            sr = quantize(model(lr.to(self.device)).float().cpu())
+            p.append(float(psnr(sr, hr, crop_border=s)[0]))
+            q.append(float(ssim(sr, hr, crop_border=s)[0]))
+            if i < self.config.num_samples:
+                from PIL import Image
+
+                sample_dir.mkdir(exist_ok=True)
+                arr = (sr[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+                Image.fromarray(arr).save(sample_dir / f"{self.phase}_{self.step:07d}_{name}.png")
+        model.train(was_training)
+        return {"val_psnr": float(np.mean(p)), "val_ssim": float(np.mean(q))}
+
+    def _log(self, record: dict[str, Any]) -> None:
+        with open(self.output_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def fit(self) -> TrainResult:
+        """Run the configured phase(s) to the end (or continue a resumed run). Ctrl-C saves and re-raises."""
+        phases = {"pretrain": ["pretrain"], "gan": ["gan"], "both": ["pretrain", "gan"]}[self.config.phase]
+        for phase in phases[phases.index(self.phase) :]:
+            if phase != self.phase:
+                self.phase, self.step = phase, 0
+                self.best_psnr = None
+            self._run_phase()
+        return TrainResult(
+            steps=dict(self.steps_done), best_psnr=self.best_psnr, last_metrics=self.last_metrics,
+            output_dir=self.output_dir,
+        )
+
+    def _run_phase(self) -> None:
+        c = self.config
+        total = self._phase_steps(self.phase)
+        if self.step >= total:
+            return
+        logger.info("%s phase: steps %d..%d, batch %d, crop %d, amp %s, device %s", self.phase, self.step, total,
+                    c.batch_size, c.crop_size, self.amp_dtype, self.device)
+        bar = tqdm(total=total, initial=self.step, desc=self.phase, unit="step", disable=not self.progress,
+                   dynamic_ncols=True)
+        window: list[float] = []
+        t0 = time.perf_counter()
+        try:
+            for lr_img, hr in self._batches(self.phase):
+                logs = self._train_step(lr_img, hr)
+                self.step += 1
+                self.steps_done[self.phase] = self.step
+                self._update_ema()
+                window.append(logs["loss"])
+                bar.update(1)
+                bar.set_postfix(loss=f"{logs['loss']:.4f}", lr=f"{self.lr_at(self.step - 1, self.phase):.1e}")
+                if self.step % c.log_every == 0:
+                    dt = time.perf_counter() - t0
+                    rec = {"phase": self.phase, "step": self.step, "lr": self.lr_at(self.step - 1, self.phase),
+                           "loss": float(np.mean(window)), "steps_per_s": len(window) / dt}
+                    rec.update({k: v for k, v in logs.items() if k != "loss"})
+                    self._log(rec)
+                    window, t0 = [], time.perf_counter()
+                last = self.step == total
+                if c.val_every and (self.step % c.val_every == 0 or last):
+                    self._after_validation(self.validate())
+                elif last and not self.val_images:
+                    self.export_generator()
+                if self.step % c.ckpt_every == 0 or last:
+                    self.save_state()
+        except KeyboardInterrupt:
+            logger.warning("interrupted at %s step %d: saving %s", self.phase, self.step, self.output_dir / STATE_NAME)
+            self.save_state()
+            raise
+        finally:
+            bar.close()
+        if not c.val_every:
+            self.export_generator()
+
+    def _after_validation(self, metrics: dict[str, float]) -> None:
+        if not metrics:
+            self.export_generator()
+            return
+        self.last_metrics = metrics
+        self._log({"phase": self.phase, "step": self.step, **metrics})
+        logger.info("%s step %d: val PSNR %.3f dB, SSIM %.4f", self.phase, self.step, metrics["val_psnr"],
+                    metrics["val_ssim"])
+        if self.phase == "gan" or self.best_psnr is None or metrics["val_psnr"] > self.best_psnr:
+            self.best_psnr = metrics["val_psnr"] if self.phase == "pretrain" else self.best_psnr
+            self.export_generator()

@@ -1,0 +1,286 @@
+"""Known weights (a registry described as data) and the checkpoint file format.
+
+A generator checkpoint is a plain-data dict, loadable with ``torch.load(weights_only=True)``::
+
+    {
+        "format": "srgan.generator",
+        "format_version": 1,
+        "config": {"scale": 4, "num_blocks": 16, "channels": 64},
+        "state_dict": {...},            # fp16 or fp32 tensors; loaded as fp32
+        "meta": {...},                  # free-form JSON-able description (data, loss, steps, metrics)
+    }
+
+A plain ``state_dict`` of this library's :class:`~srgan.models.Generator` is accepted too: its architecture is
+read from the tensor shapes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import re
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import CheckpointError, ChecksumMismatchError, IncompatibleCheckpointError, UnknownModelError
+from .models.generator import Generator, GeneratorConfig
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "WeightsEntry",
+    "REGISTRY",
+    "DEFAULT_MODEL",
+    "get_entry",
+    "list_models",
+    "packaged_path",
+    "save_checkpoint",
+    "load_checkpoint",
+    "build_generator",
+    "infer_config",
+    "Checkpoint",
+]
+
+logger = logging.getLogger(__name__)
+
+FORMAT = "srgan.generator"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class WeightsEntry:
+    """One set of known weights.
+
+    Attributes:
+        name: registry name, e.g. ``"srresnet-x4"``.
+        description: one line for ``srgan models``.
+        config: the generator architecture.
+        sha256: hex digest of the file (verified on every download and on first load of a packaged file).
+        file: file name inside the package's ``srgan/weights/`` folder, for weights shipped in the wheel.
+        url: https URL for downloadable weights (used when ``file`` is None).
+        trained_on: training data.
+        loss: training objective, stated exactly.
+        metrics: measured results, e.g. ``{"Set5_psnr_y": 30.9}``.
+    """
+
+    name: str
+    description: str
+    config: GeneratorConfig
+    sha256: str
+    file: str | None = None
+    url: str | None = None
+    trained_on: str = ""
+    loss: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+REGISTRY: dict[str, WeightsEntry] = {}
+"""Known weights by name. Filled from the entries below."""
+
+DEFAULT_MODEL: str | None = None
+"""Name used by ``SRGAN.from_pretrained()`` with no argument (None until packaged weights exist)."""
+
+
+def _register(entry: WeightsEntry) -> None:
+    REGISTRY[entry.name] = entry
+
+
+def list_models() -> list[WeightsEntry]:
+    """All registered weights, sorted by name."""
+    return [REGISTRY[k] for k in sorted(REGISTRY)]
+
+
+def get_entry(name: str) -> WeightsEntry:
+    """The registry entry called ``name``; :class:`UnknownModelError` lists the known names otherwise."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(REGISTRY)) or "(none)"
+        raise UnknownModelError(
+            f"unknown model {name!r}: not a registered name ({known}), an existing file or folder, or an https URL"
+        ) from None
+
+
+def packaged_path(entry: WeightsEntry) -> Path:
+    """Filesystem path of a weights file shipped inside the package."""
+    if entry.file is None:
+        raise UnknownModelError(f"model {entry.name!r} is not packaged with srgan; it is downloaded from {entry.url}")
+    path = Path(str(resources.files("srgan").joinpath("weights", entry.file)))
+    if not path.is_file():
+        raise CheckpointError(
+            f"packaged weights for {entry.name!r} are missing at {path}; the installation is incomplete: "
+            "reinstall srgan"
+        )
+    return path
+
+
+@dataclass
+class Checkpoint:
+    """A loaded generator checkpoint: architecture, fp32 state dict, metadata."""
+
+    config: GeneratorConfig
+    state_dict: dict[str, torch.Tensor]
+    meta: dict[str, Any]
+
+
+def save_checkpoint(
+    path: str | os.PathLike[str],
+    generator: Generator,
+    *,
+    meta: dict[str, Any] | None = None,
+    half: bool = False,
+) -> Path:
+    """Write ``generator`` to ``path`` atomically (temporary file in the same folder, then rename).
+
+    Args:
+        path: destination file.
+        generator: the model to save (any device/dtype; stored on CPU).
+        meta: JSON-able metadata stored beside the weights.
+        half: store floating tensors as fp16 (half the size; loaded back as fp32).
+    """
+    path = Path(path)
+    state = {}
+    for k, v in generator.state_dict().items():
+        t = v.detach().to("cpu")
+        if t.is_floating_point():
+            t = t.half() if half else t.float()
+        state[k] = t.clone()
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config": generator.config.to_dict(),
+        "state_dict": state,
+        "meta": dict(meta or {}),
+    }
+    atomic_torch_save(payload, path)
+    return path
+
+
+def atomic_torch_save(obj: object, path: Path) -> None:
+    """``torch.save`` to a temporary file in ``path``'s folder, fsync, then ``os.replace`` into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+_BLOCK_RE = re.compile(r"^body\.(\d+)\.")
+
+
+def infer_config(state_dict: dict[str, torch.Tensor]) -> GeneratorConfig:
+    """Read the architecture of this library's :class:`Generator` from a state dict's keys and shapes."""
+    try:
+        channels = int(state_dict["head.0.weight"].shape[0])
+    except KeyError:
+        sample = ", ".join(list(state_dict)[:8])
+        raise IncompatibleCheckpointError(
+            f"not an srgan Generator state dict: no 'head.0.weight' key (found: {sample}...). "
+            "Pass a checkpoint written by srgan (save_pretrained / Trainer)."
+        ) from None
+    blocks = {int(m.group(1)) for k in state_dict if (m := _BLOCK_RE.match(k))}
+    stages = {k.split(".")[1] for k in state_dict if k.startswith("upsample.")}
+    return GeneratorConfig(scale=2 ** len(stages), num_blocks=len(blocks), channels=channels)
+
+
+def _torch_load(path: Path) -> Any:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(
+            f"refused to load {path}: it is not a plain-data checkpoint (weights_only loading rejected it: "
+            f"{str(e).splitlines()[0]}). It may contain code; only load files you trust, and convert them to "
+            "a plain state dict."
+        ) from e
+    except (EOFError, RuntimeError, zipfile.BadZipFile, ValueError, OSError) as e:
+        if isinstance(e, FileNotFoundError):
+            raise
+        raise CheckpointError(
+            f"cannot read {path} as a PyTorch checkpoint ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+            "the file is corrupt or truncated: delete it and download or save it again"
+        ) from e
+
+
+def load_checkpoint(path: str | os.PathLike[str], *, sha256: str | None = None) -> Checkpoint:
+    """Load and validate a generator checkpoint with ``torch.load(weights_only=True)``.
+
+    Raises:
+        ChecksumMismatchError: ``sha256`` given and the file differs.
+        CheckpointError: unreadable, not plain data, or holding NaN/inf.
+        IncompatibleCheckpointError: written by a newer srgan, or not a generator checkpoint.
+    """
+    path = Path(path)
+    if sha256 is not None:
+        from .hub import sha256_file
+
+        got = sha256_file(path)
+        if got != sha256:
+            raise ChecksumMismatchError(
+                f"{path} has sha256 {got}, expected {sha256}: the file is corrupt or was modified. "
+                "Delete it and reinstall or download it again."
+            )
+    obj = _torch_load(path)
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{path} holds a {type(obj).__name__}, expected a dict (checkpoint or state dict)")
+    if "format" in obj:
+        if obj.get("format") != FORMAT:
+            raise IncompatibleCheckpointError(f"{path} has format {obj.get('format')!r}, expected {FORMAT!r}")
+        version = obj.get("format_version")
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise IncompatibleCheckpointError(
+                f"{path} uses checkpoint format version {version!r}, newer than this srgan supports "
+                f"({FORMAT_VERSION}): upgrade srgan (pip install -U srgan)"
+            )
+        try:
+            config = GeneratorConfig.from_dict(dict(obj["config"]))
+            state = dict(obj["state_dict"])
+        except (KeyError, TypeError) as e:
+            raise CheckpointError(f"{path} is missing the {e} entry of an srgan checkpoint") from e
+        meta = dict(obj.get("meta") or {})
+    else:
+        state = obj
+        config = infer_config(state)
+        meta = {}
+    out: dict[str, torch.Tensor] = {}
+    for k, v in state.items():
+        if not isinstance(v, torch.Tensor):
+            raise CheckpointError(f"{path}: entry {k!r} is a {type(v).__name__}, expected a tensor")
+        if v.is_floating_point():
+            v = v.float()
+            if not torch.isfinite(v).all():
+                raise CheckpointError(f"{path}: tensor {k!r} contains NaN or inf; the weights are unusable")
+        out[k] = v
+    return Checkpoint(config=config, state_dict=out, meta=meta)
+
+
+def build_generator(checkpoint: Checkpoint, *, source: str = "checkpoint") -> Generator:
+    """A :class:`Generator` of the checkpoint's architecture with its weights, in eval mode, fp32, on CPU."""
+    gen = Generator.from_config(checkpoint.config)
+    own = gen.state_dict()
+    missing = sorted(set(own) - set(checkpoint.state_dict))
+    unexpected = sorted(set(checkpoint.state_dict) - set(own))
+    bad_shapes = [
+        f"{k}: expected {tuple(own[k].shape)}, got {tuple(v.shape)}"
+        for k, v in checkpoint.state_dict.items()
+        if k in own and own[k].shape != v.shape
+    ]
+    if missing or unexpected or bad_shapes:
+        raise IncompatibleCheckpointError(
+            f"{source} does not match Generator({checkpoint.config}): missing keys {missing[:10]}, "
+            f"unexpected keys {unexpected[:10]}, wrong shapes {bad_shapes[:10]}"
+        )
+    gen.load_state_dict(checkpoint.state_dict)
+    return gen.eval()
