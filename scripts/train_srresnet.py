@@ -148,13 +148,21 @@ def main() -> None:
     def save() -> None:
         tmp = ckpt.with_suffix(".tmp")
         torch.save(
-            {"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step,
-             "best": best, "py_rng": rng.getstate(), "torch_rng": torch.get_rng_state(), "args": vars(args)},
+            {
+                "model": model.state_dict(),
+                "ema": ema.state_dict(),
+                "opt": opt.state_dict(),
+                "step": step,
+                "best": best,
+                "py_rng": rng.getstate(),
+                "torch_rng": torch.get_rng_state(),
+                "args": vars(args),
+            },
             tmp,
         )
         os.replace(tmp, ckpt)
 
-    metrics = open(out / "metrics.jsonl", "a")
+    metrics = open(out / "metrics.jsonl", "a")  # noqa: SIM115 - open for the whole run
     t_last, loss_acc = time.time(), 0.0
     while step < args.steps:
         size = args.small_patch if step < args.switch * args.steps else args.large_patch
@@ -172,7 +180,7 @@ def main() -> None:
         step += 1
         with torch.no_grad():
             d = min(args.ema, (1 + step) / (10 + step))
-            for (k, e), m in zip(ema.state_dict().items(), model.state_dict().values()):
+            for e, m in zip(ema.state_dict().values(), model.state_dict().values(), strict=True):
                 if e.dtype.is_floating_point:
                     e.mul_(d).add_(m, alpha=1 - d)
                 else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,7 @@ def _identity(image: Any) -> Any:
 
 
 def _palette_image(transparent: bool) -> Image.Image:
-    image = Image.fromarray(_noise((3, 5), high=4), mode=None).convert("L").convert("P")
+    image = Image.fromarray(_noise((3, 5), high=4)).convert("L").convert("P")
     image.putpalette([255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255])
     if transparent:
         image.info["transparency"] = 0
@@ -109,7 +110,7 @@ def test_pil_upscaled_round_trip_keeps_mode_and_content(mode: str, out_mode: str
     assert prep.rgb.shape == (1, 3, 3, 5)
     assert prep.rgb.dtype == torch.float32
     assert prep.rgb.is_contiguous()
-    assert 0.0 <= float(prep.rgb.min()) and float(prep.rgb.max()) <= 1.0
+    assert float(prep.rgb.min()) >= 0.0 and float(prep.rgb.max()) <= 1.0
     assert (prep.alpha is not None) == (out_mode in ("RGBA", "LA"))
     assert prep.grey == (out_mode in ("L", "LA", "I;16", "F"))
 
@@ -163,10 +164,10 @@ def test_grey_output_is_the_mean_of_the_three_channels() -> None:
 
 
 def test_integer_outputs_are_clamped_and_rounded_half_to_even() -> None:
-    prep = prepare(np.zeros((1, 4, 3), np.uint8))
-    values = torch.tensor([-0.5, 0.5 / 255, 1.5 / 255, 2.0])  # below 0, two halves, above 1
-    out = restore(values.view(1, 1, 1, 4).expand(1, 3, 1, 4), None, prep)
-    assert out[0, :, 0].tolist() == [0, 0, 2, 255]
+    prep = prepare(np.zeros((1, 5, 3), np.uint8))
+    values = torch.tensor([-0.5, 0.5 / 255, 1.5 / 255, 2.5 / 255, 2.0])  # below 0, three halves, above 1
+    out = restore(values.view(1, 1, 1, 5).expand(1, 3, 1, 5), None, prep)
+    assert out[0, :, 0].tolist() == [0, 0, 2, 2, 255]  # 0.5 -> 0, 1.5 -> 2, 2.5 -> 2
 
 
 def test_icc_profile_is_carried_over() -> None:
@@ -199,9 +200,11 @@ def test_mode_i_negative_values_are_clipped() -> None:
     assert np.asarray(out).tolist() == [[0, 300]]
 
 
-def test_float_values_outside_unit_range_are_clipped() -> None:
-    out = _identity(np.array([[-0.5, 0.25, 255.0]], dtype=np.float32))
+def test_float_values_outside_unit_range_are_clipped_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="srgan._image"):
+        out = _identity(np.array([[-0.5, 0.25, 255.0]], dtype=np.float32))
     assert out.tolist() == [[0.0, 0.25, 1.0]]
+    assert "[-0.5, 255]" in caplog.text
 
 
 def test_empty_images_are_refused() -> None:
@@ -239,7 +242,7 @@ def test_numpy_integer_round_trip_is_lossless(shape: tuple[int, ...], dtype: typ
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 def test_numpy_float_round_trip_keeps_dtype_and_is_not_rounded(dtype: type) -> None:
-    array = np.random.default_rng(RNG_SEED).random((4, 6, 3)).astype(dtype)
+    array: NDArray[Any] = np.random.default_rng(RNG_SEED).random((4, 6, 3)).astype(dtype)
     prep = prepare(array)
     out = _upscale2(prep)
     assert out.dtype == dtype
@@ -268,7 +271,7 @@ def test_prepare_copies_the_input() -> None:
 
 @pytest.mark.parametrize("dtype", [np.bool_, np.int64, np.int16, np.complex64, np.uint32])
 def test_numpy_wrong_dtype_is_refused_with_the_dtype_named(dtype: type) -> None:
-    array = np.zeros((4, 4, 3), dtype=dtype)
+    array: NDArray[Any] = np.zeros((4, 4, 3), dtype=dtype)
     with pytest.raises(InvalidImageError, match=f"got {np.dtype(dtype)}"):
         prepare(array)
 
@@ -281,7 +284,7 @@ def test_numpy_wrong_shape_is_refused_with_the_shape_named(shape: tuple[int, ...
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_non_finite_values_are_refused(bad: float) -> None:
-    array = np.zeros((3, 3, 3), np.float32)
+    array: NDArray[Any] = np.zeros((3, 3, 3), np.float32)
     array[1, 1, 1] = bad
     with pytest.raises(InvalidImageError, match="NaN or infinite"):
         prepare(array)
@@ -369,7 +372,8 @@ def test_pixel_count_for_every_kind() -> None:
 
 
 def _open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
+    """Number of open file descriptors of this process (0 where /proc is not available)."""
+    return len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else 0
 
 
 def test_open_image_applies_exif_orientation(tmp_path: Path) -> None:

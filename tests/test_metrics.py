@@ -225,7 +225,7 @@ def test_modules_delegate_to_functions() -> None:
 
 def test_module_options_are_keyword_only_and_validated() -> None:
     with pytest.raises(TypeError):
-        PSNR(4)  # type: ignore[misc]
+        PSNR(4)  # type: ignore[call-arg]
     with pytest.raises(ConfigError):
         SSIM(crop_border=-2)
 

@@ -70,6 +70,8 @@ _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct
 class PreparedImage(Generic[ImageT]):
     """An image as model input, plus what :func:`restore` needs to rebuild the same kind of image.
 
+    Generic in the input's type, so that ``restore(..., prepare(image))`` is typed like ``image``.
+
     Attributes:
         rgb: (N, 3, H, W) float32 in [0, 1], contiguous; N is 1 except for batched (N, C, H, W) tensors. On the
             input tensor's device for torch inputs, on the CPU otherwise.
@@ -396,19 +398,17 @@ def restore(rgb: torch.Tensor, alpha: torch.Tensor | None, prep: PreparedImage[I
     """
     x = _merge_channels(rgb, alpha, prep)
     if prep.kind == "torch":
-        assert prep.torch_dtype is not None  # set by prepare for torch inputs
-        out = x.to(prep.torch_dtype)
+        out = x if prep.torch_dtype is None else x.to(prep.torch_dtype)
         return cast(ImageT, out[0] if prep.layout == "CHW" else out)
     hwc = x[0].permute(1, 2, 0).numpy()
-    if prep.kind == "numpy":
-        assert prep.numpy_dtype is not None  # set by prepare for numpy inputs
-        array = hwc[:, :, 0] if prep.layout == "HW" else hwc
-        return cast(ImageT, array.astype(prep.numpy_dtype, order="C"))
     dtype = np.float32 if prep.bit_depth is None else np.uint8 if prep.bit_depth == 8 else np.uint16
+    if prep.kind == "numpy":
+        array = hwc[:, :, 0] if prep.layout == "HW" else hwc
+        return cast(ImageT, array.astype(dtype if prep.numpy_dtype is None else prep.numpy_dtype, order="C"))
     array = hwc.astype(dtype, order="C")
     image = Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
-    if image.mode != prep.mode:  # cannot happen for the modes prepare produces; a guard against Pillow changes
-        raise InvalidImageError(f"internal error: rebuilt a {image.mode!r} image instead of {prep.mode!r}")
+    if image.mode != prep.mode:  # cannot happen with what prepare returns
+        raise InvalidImageError(f"cannot rebuild a {prep.mode!r} image from {array.shape[2]} channels of {dtype}")
     if prep.icc_profile:
         image.info["icc_profile"] = prep.icc_profile
     return cast(ImageT, image)

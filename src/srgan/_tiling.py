@@ -40,7 +40,7 @@ def receptive_radius(config: GeneratorConfig) -> int:
     stages = int(math.log2(config.scale))
     r += sum(1.0 / 2**i for i in range(stages))  # each upsample 3x3 conv runs at 2**i times the input resolution
     r += 4.0 / config.scale  # 9x9 tail at output resolution
-    return math.ceil(r)
+    return int(math.ceil(r))
 
 
 def plan_tiles(height: int, width: int, *, tile: int, pad: int) -> Iterator[Tile]:
@@ -56,6 +56,4 @@ def plan_tiles(height: int, width: int, *, tile: int, pad: int) -> Iterator[Tile
         y0, y1 = iy * th, min(height, (iy + 1) * th)
         for ix in range(nx):
             x0, x1 = ix * tw, min(width, (ix + 1) * tw)
-            yield Tile(
-                y0, y1, x0, x1, max(0, y0 - pad), min(height, y1 + pad), max(0, x0 - pad), min(width, x1 + pad)
-            )
+            yield Tile(y0, y1, x0, x1, max(0, y0 - pad), min(height, y1 + pad), max(0, x0 - pad), min(width, x1 + pad))

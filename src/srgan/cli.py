@@ -22,8 +22,18 @@ __all__ = ["main", "IMAGE_EXTENSIONS"]
 logger = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm"})
-_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP", ".webp": "WEBP", ".tif": "TIFF",
-            ".tiff": "TIFF", ".gif": "PNG", ".ppm": "PPM", ".pgm": "PPM"}
+_FORMATS = {
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".png": "PNG",
+    ".bmp": "BMP",
+    ".webp": "WEBP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".gif": "PNG",
+    ".ppm": "PPM",
+    ".pgm": "PPM",
+}
 
 
 def _iter_inputs(inputs: Sequence[str]) -> Iterator[tuple[Path, Path]]:
@@ -63,7 +73,7 @@ def _save_atomic(img: Image.Image, dest: Path) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            img.save(f, format=fmt, **kwargs)  # type: ignore[arg-type]
+            img.save(f, format=fmt, **kwargs)
         os.replace(tmp, dest)
     finally:
         if os.path.exists(tmp):
@@ -130,15 +140,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("upscale", help="upscale image files or folders")
     up.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders (searched recursively)")
-    up.add_argument("-o", "--output", help="output file (one input) or folder; default: beside each input, "
-                    "named NAME_x4.EXT")
-    up.add_argument("--model", default=None, help="registered name, checkpoint file, folder or https URL "
-                    "(default: the packaged default model)")
+    up.add_argument(
+        "-o", "--output", help="output file (one input) or folder; default: beside each input, named NAME_x4.EXT"
+    )
+    up.add_argument(
+        "--model",
+        default=None,
+        help="registered name, checkpoint file, folder or https URL (default: the packaged default model)",
+    )
     up.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     up.add_argument("--dtype", default=None, help="fp32, fp16 or bf16 (default: fp16 on CUDA, fp32 on CPU)")
     up.add_argument("--tile", type=int, default=None, help="tile size in input pixels (default: automatic)")
-    up.add_argument("--format", choices=["png", "jpg", "webp", "tif", "bmp"], default=None,
-                    help="output format (default: the input's)")
+    up.add_argument(
+        "--format",
+        choices=["png", "jpg", "webp", "tif", "bmp"],
+        default=None,
+        help="output format (default: the input's)",
+    )
     up.add_argument("--overwrite", action="store_true", help="replace existing output files")
     up.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     up.set_defaults(func=_cmd_upscale)

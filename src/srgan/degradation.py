@@ -40,13 +40,13 @@ def _cubic(x: torch.Tensor) -> torch.Tensor:
 
 
 @lru_cache(maxsize=64)
-def _resize_matrix(in_size: int, out_size: int, antialias: bool) -> torch.Tensor:
+def _resize_matrix(in_size: int, out_size: int, scale: float, antialias: bool) -> torch.Tensor:
     """(out_size, in_size) float64 matrix applying MATLAB ``imresize`` bicubic along one axis.
 
     Follows MATLAB's ``contributions``: antialiased kernel (widened by 1/scale) when shrinking, and symmetric
-    border handling by mirroring out-of-range indices.
+    border handling by mirroring out-of-range indices. ``scale`` is the requested factor (MATLAB uses it, not
+    ``out_size / in_size``, when they differ because of rounding).
     """
-    scale = out_size / in_size
     kernel_width = 4.0
     shrink = antialias and scale < 1
     if shrink:
@@ -101,15 +101,20 @@ def imresize(
     if (scale is None) == (size is None):
         raise ConfigError("give exactly one of scale= or size=")
     h, w = xb.shape[-2:]
-    if size is None:
-        assert scale is not None
+    if scale is not None:
         if scale <= 0:
             raise ConfigError(f"scale must be > 0, got {scale}")
-        size = (math.ceil(h * scale - 1e-9), math.ceil(w * scale - 1e-9))
-    oh, ow = size
+        oh, ow = math.ceil(h * scale - 1e-9), math.ceil(w * scale - 1e-9)
+        sh = sw = float(scale)
+    else:
+        assert size is not None
+        oh, ow = size
+        if oh < 1 or ow < 1:
+            raise ConfigError(f"size must be positive, got {size}")
+        sh, sw = oh / h, ow / w
     compute = xb.dtype if xb.dtype in (torch.float32, torch.float64) else torch.float32
-    mh = _resize_matrix(h, oh, antialias).to(device=xb.device, dtype=compute)
-    mw = _resize_matrix(w, ow, antialias).to(device=xb.device, dtype=compute)
+    mh = _resize_matrix(h, oh, sh, antialias).to(device=xb.device, dtype=compute)
+    mw = _resize_matrix(w, ow, sw, antialias).to(device=xb.device, dtype=compute)
     out = torch.matmul(mh, torch.matmul(xb.to(compute), mw.t()))
     out = out.to(xb.dtype)
     return out.squeeze(0) if squeezed else out
@@ -202,9 +207,7 @@ class BlurDownsampleDegradation:
     drawn from ``generator`` so that pipelines are reproducible.
     """
 
-    def __init__(
-        self, *, factor: int = 4, sigma: float | tuple[float, float] = 1.5, quantize: bool = True
-    ) -> None:
+    def __init__(self, *, factor: int = 4, sigma: float | tuple[float, float] = 1.5, quantize: bool = True) -> None:
         if factor < 1:
             raise ConfigError(f"factor must be >= 1, got {factor}")
         lo, hi = (sigma, sigma) if isinstance(sigma, (int, float)) else sigma

@@ -43,7 +43,7 @@ _DTYPES: dict[str, torch.dtype] = {
     "bfloat16": torch.bfloat16,
 }
 
-ImageT = TypeVar("ImageT", Image.Image, np.ndarray, torch.Tensor)  # type: ignore[type-arg]
+ImageT = TypeVar("ImageT", Image.Image, np.ndarray, torch.Tensor)
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -90,9 +90,7 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torc
         raise ConfigError(f"dtype must be float32, float16 or bfloat16, got {dtype}")
     if dtype == torch.float16 and device.type == "cpu":
         chosen = torch.bfloat16 if cpu_has_native_bf16() else torch.float32
-        warnings.warn(
-            f"float16 is not supported well on CPU; using {chosen} instead", RuntimeWarning, stacklevel=3
-        )
+        warnings.warn(f"float16 is not supported well on CPU; using {chosen} instead", RuntimeWarning, stacklevel=3)
         return chosen
     return dtype
 
@@ -188,9 +186,7 @@ class SRGAN:
 
     # ------------------------------------------------------------------ inference
     @overload
-    def upscale(
-        self, image: ImageT, *, tile: int | None = ..., max_output_pixels: int | None = ...
-    ) -> ImageT: ...
+    def upscale(self, image: ImageT, *, tile: int | None = ..., max_output_pixels: int | None = ...) -> ImageT: ...
 
     @overload
     def upscale(
@@ -199,11 +195,11 @@ class SRGAN:
 
     def upscale(
         self,
-        image: Image.Image | np.ndarray | torch.Tensor | str | os.PathLike[str],  # type: ignore[type-arg]
+        image: Image.Image | np.ndarray | torch.Tensor | str | os.PathLike[str],
         *,
         tile: int | None = None,
         max_output_pixels: int | None = DEFAULT_MAX_OUTPUT_PIXELS,
-    ) -> Image.Image | np.ndarray | torch.Tensor:  # type: ignore[type-arg]
+    ) -> Image.Image | np.ndarray | torch.Tensor:
         """Upscale ``image`` by :attr:`scale`; returns the same kind of object.
 
         Args:
@@ -258,7 +254,8 @@ class SRGAN:
                 sr = model(inp)
                 if dtype != torch.float32 and not torch.isfinite(sr).all():
                     warnings.warn(
-                        f"non-finite output in {dtype} for a tile; recomputing it in float32", RuntimeWarning,
+                        f"non-finite output in {dtype} for a tile; recomputing it in float32",
+                        RuntimeWarning,
                         stacklevel=2,
                     )
                     sr = self._model(device, torch.float32)(inp.float())
@@ -283,7 +280,7 @@ class SRGAN:
                 model = copy.deepcopy(self.generator).eval().to(device=device, dtype=dtype)
                 model.requires_grad_(False)
                 if device.type == "cpu":
-                    model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+                    model = model.to(memory_format=torch.channels_last)
                 self._models[key] = model
         return model
 

@@ -21,7 +21,6 @@ import os
 import pickle
 import re
 import tempfile
-import zipfile
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -112,7 +111,7 @@ def packaged_path(entry: WeightsEntry) -> Path:
     """Filesystem path of a weights file shipped inside the package."""
     if entry.file is None:
         raise UnknownModelError(f"model {entry.name!r} is not packaged with srgan; it is downloaded from {entry.url}")
-    path = Path(str(resources.files("srgan").joinpath("weights", entry.file)))
+    path = Path(str(resources.files("srgan").joinpath("weights").joinpath(entry.file)))
     if not path.is_file():
         raise CheckpointError(
             f"packaged weights for {entry.name!r} are missing at {path}; the installation is incomplete: "
@@ -205,12 +204,13 @@ def _torch_load(path: Path) -> Any:
             f"{str(e).splitlines()[0]}). It may contain code; only load files you trust, and convert them to "
             "a plain state dict."
         ) from e
-    except (EOFError, RuntimeError, zipfile.BadZipFile, ValueError, OSError) as e:
-        if isinstance(e, FileNotFoundError):
-            raise
+    except (FileNotFoundError, IsADirectoryError, PermissionError, MemoryError):
+        raise
+    except Exception as e:
+        detail = str(e).splitlines()[0] if str(e) else ""
         raise CheckpointError(
-            f"cannot read {path} as a PyTorch checkpoint ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
-            "the file is corrupt or truncated: delete it and download or save it again"
+            f"cannot read {path} as a PyTorch checkpoint ({type(e).__name__}: {detail}); the file is corrupt, "
+            "truncated or not a checkpoint: delete it and download or save it again"
         ) from e
 
 

@@ -51,7 +51,8 @@ class ResidualBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.bn2(self.conv2(self.act(self.bn1(self.conv1(x)))))
+        out: torch.Tensor = x + self.bn2(self.conv2(self.act(self.bn1(self.conv1(x)))))
+        return out
 
 
 class UpsampleBlock(nn.Module):
@@ -64,7 +65,8 @@ class UpsampleBlock(nn.Module):
         self.act = nn.PReLU(channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.shuffle(self.conv(x)))
+        out: torch.Tensor = self.act(self.shuffle(self.conv(x)))
+        return out
 
 
 class Generator(nn.Module):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import numbers
 import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -15,8 +16,18 @@ __all__ = ["TrainConfig", "parse_loss_spec", "CONTENT_LOSSES"]
 CONTENT_LOSSES = ("mse", "l1", "charbonnier", "vgg54", "vgg22")
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def parse_loss_spec(spec: str) -> dict[str, float]:
     """Parse ``"vgg54"`` or ``"l1:1.0+vgg54:0.006"`` into ``{name: weight}`` (weight 1 when omitted)."""
+    if not isinstance(spec, str):
+        raise ConfigError(f"loss spec must be a string such as 'vgg54' or 'l1:1+vgg54:0.006', got {spec!r}")
     out: dict[str, float] = {}
     for part in spec.replace(" ", "").split("+"):
         if not part:
@@ -112,8 +123,19 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        self.betas = (float(self.betas[0]), float(self.betas[1]))
-        self.lr_decay_at = [float(x) for x in self.lr_decay_at]
+        try:
+            b1, b2 = self.betas
+            self.betas = (float(b1), float(b2))
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"TrainConfig.betas = {self.betas!r} is invalid: expected two numbers, e.g. [0.9, 0.999]"
+            ) from None
+        try:
+            self.lr_decay_at = [float(x) for x in self.lr_decay_at]
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"TrainConfig.lr_decay_at = {self.lr_decay_at!r} is invalid: expected a list of fractions, e.g. [0.5]"
+            ) from None
         self.validate()
 
     def validate(self) -> None:
@@ -122,14 +144,27 @@ class TrainConfig:
         def bad(name: str, expected: str) -> ConfigError:
             return ConfigError(f"TrainConfig.{name} = {getattr(self, name)!r} is invalid: expected {expected}")
 
+        # Types first: values from JSON or ``--set`` may be strings or floats.
+        for name in ("scale", "num_blocks", "channels", "batch_size", "crop_size", "log_every", "pretrain_steps",
+                     "gan_steps", "val_every", "ckpt_every", "warmup_steps", "num_workers", "num_samples",
+                     "val_max_images", "seed"):
+            if not _is_int(getattr(self, name)):
+                raise bad(name, "an integer")
+        for name in ("lr", "lr_decay_factor", "adv_weight", "blur_sigma", "residual_init_scale"):
+            if not _is_real(getattr(self, name)):
+                raise bad(name, "a number")
+        for name in ("phase", "lr_schedule", "pretrain_loss", "content_loss", "adv_loss", "vgg_weights",
+                     "degradation", "amp"):
+            if not isinstance(getattr(self, name), str):
+                raise bad(name, "a string")
         if self.scale not in (2, 4, 8):
             raise bad("scale", "2, 4 or 8")
         for name in ("num_blocks", "channels", "batch_size", "crop_size", "log_every"):
-            if int(getattr(self, name)) < 1:
+            if getattr(self, name) < 1:
                 raise bad(name, "an integer >= 1")
         for name in ("pretrain_steps", "gan_steps", "val_every", "ckpt_every", "warmup_steps", "num_workers",
                      "num_samples", "val_max_images"):
-            if int(getattr(self, name)) < 0:
+            if getattr(self, name) < 0:
                 raise bad(name, "an integer >= 0")
         if self.crop_size % self.scale:
             raise ConfigError(
@@ -162,7 +197,7 @@ class TrainConfig:
             raise bad("degradation", "'bicubic' or 'blur'")
         if not self.blur_sigma > 0:
             raise bad("blur_sigma", "a positive number")
-        if self.ema_decay is not None and not 0 < self.ema_decay < 1:
+        if self.ema_decay is not None and not (_is_real(self.ema_decay) and 0 < self.ema_decay < 1):
             raise bad("ema_decay", "None or a number in (0, 1)")
         if self.amp not in ("auto", "bf16", "fp16", "none"):
             raise bad("amp", "'auto', 'bf16', 'fp16' or 'none'")
@@ -181,9 +216,6 @@ class TrainConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"unknown TrainConfig fields {unknown}; known fields: {sorted(known)}")
-        data = dict(data)
-        if "betas" in data:
-            data["betas"] = tuple(data["betas"])
         try:
             return cls(**data)
         except TypeError as e:

@@ -129,8 +129,8 @@ class Trainer:
         self.generator.to(self.device)
         self.discriminator = Discriminator().to(self.device)
         if self.device.type == "cpu":
-            self.generator.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-            self.discriminator.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+            self.generator.to(memory_format=torch.channels_last)
+            self.discriminator.to(memory_format=torch.channels_last)
         self.ema: Generator | None = None
         if config.ema_decay is not None:
             self.ema = copy.deepcopy(self.generator).requires_grad_(False)
@@ -277,7 +277,7 @@ class Trainer:
             ) from e
         if not isinstance(state, dict) or state.get("format") != "srgan.trainer":
             raise CheckpointError(f"{path} is not an srgan training checkpoint")
-        if state["config"]["num_blocks"] != self.config.num_blocks or state["config"]["scale"] != self.config.scale:
+        if any(state["config"][k] != getattr(self.config, k) for k in ("scale", "num_blocks", "channels")):
             raise ConfigError(
                 f"{path} was written for a different architecture ({state['config']}); use a fresh output folder"
             )
@@ -482,7 +482,7 @@ class Trainer:
                     self._after_validation(self.validate())
                 elif last and not self.val_images:
                     self.export_generator()
-                if self.step % c.ckpt_every == 0 or last:
+                if (c.ckpt_every and self.step % c.ckpt_every == 0) or last:
                     self.save_state()
         except KeyboardInterrupt:
             logger.warning("interrupted at %s step %d: saving %s", self.phase, self.step, self.output_dir / STATE_NAME)

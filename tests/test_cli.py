@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from conftest import make_photo
+from srgan import __version__
+from srgan.cli import main
+
+
+def _write_photos(folder: Path, n: int) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n):
+        p = folder / f"img{i}.png"
+        Image.fromarray(make_photo(12, 10, seed=i)).save(p)
+        paths.append(p)
+    return paths
+
+
+def test_folder_with_one_broken_file(tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "in"
+    _write_photos(src, 2)
+    (src / "sub").mkdir()
+    Image.fromarray(make_photo(8, 8)).save(src / "sub" / "deep.jpg")
+    (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage")
+    out = tmp_path / "out"
+    code = main(["upscale", str(src), "-o", str(out), "--model", str(tiny_model_dir), "--device", "cpu"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "broken.png" in err
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert written == ["img0_x4.png", "img1_x4.png", "sub/deep_x4.jpg"]
+    assert Image.open(out / "img0_x4.png").size == (48, 40)
+    assert not list(out.rglob("*.partial"))
+
+
+def test_single_file_output_and_no_overwrite(tmp_path: Path, tiny_model_dir: Path) -> None:
+    (src,) = _write_photos(tmp_path, 1)
+    dest = tmp_path / "big.png"
+    args = ["upscale", str(src), "-o", str(dest), "--model", str(tiny_model_dir), "--device", "cpu"]
+    assert main(args) == 0
+    assert Image.open(dest).size == (48, 40)
+    dest.write_bytes(b"keep me")
+    assert main(args) == 1  # exists, no --overwrite
+    assert dest.read_bytes() == b"keep me"
+    assert main([*args, "--overwrite"]) == 0
+    assert Image.open(dest).size == (48, 40)
+
+
+def test_never_overwrites_an_input(tmp_path: Path, tiny_model_dir: Path) -> None:
+    (src,) = _write_photos(tmp_path, 1)
+    before = src.read_bytes()
+    code = main(["upscale", str(src), "-o", str(src), "--model", str(tiny_model_dir), "--overwrite"])
+    assert code == 1
+    assert src.read_bytes() == before
+
+
+def test_default_output_beside_input(tmp_path: Path, tiny_model_dir: Path) -> None:
+    (src,) = _write_photos(tmp_path, 1)
+    assert main(["upscale", str(src), "--model", str(tiny_model_dir), "-q"]) == 0
+    assert (tmp_path / "img0_x4.png").is_file()
+
+
+def test_bad_model_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (src,) = _write_photos(tmp_path, 1)
+    assert main(["upscale", str(src), "--model", "no-such-model"]) == 2
+    assert "no-such-model" in capsys.readouterr().err
+
+
+def test_models_and_version(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SRGAN_CACHE_DIR", str(tmp_path))
+    assert main(["models"]) == 0
+    assert str(tmp_path) in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert __version__ in capsys.readouterr().out
+
+
+def test_python_dash_m_entry_point() -> None:
+    proc = subprocess.run([sys.executable, "-m", "srgan", "--help"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "upscale" in proc.stdout

@@ -1,0 +1,235 @@
+from __future__ import annotations
+
+import threading
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import make_photo
+from srgan import SRGAN, Generator
+from srgan.errors import ConfigError, ImageTooLargeError, InvalidImageError, UnknownModelError
+from srgan.pipeline import resolve_device, resolve_dtype
+
+
+def test_upscale_pil_rgb(tiny_model: SRGAN, photo: Image.Image) -> None:
+    out = tiny_model.upscale(photo)
+    assert isinstance(out, Image.Image)
+    assert out.mode == "RGB" and out.size == (photo.width * 4, photo.height * 4)
+
+
+def test_matches_direct_generator_call(tiny_model: SRGAN, tiny_generator: Generator) -> None:
+    x = torch.rand(1, 3, 12, 10)
+    with torch.no_grad():
+        ref = tiny_generator(x).clamp(0, 1)
+    torch.testing.assert_close(tiny_model.upscale(x[0]), ref[0], atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "LA", "P", "CMYK", "I;16", "F", "1"])
+def test_every_pil_mode(tiny_model: SRGAN, mode: str) -> None:
+    base = Image.fromarray(make_photo(20, 14))
+    img = base.convert("RGBA").convert(mode) if mode == "LA" else base.convert(mode)
+    if mode == "F":
+        img = Image.fromarray(np.asarray(base.convert("L"), dtype=np.float32) / 255.0, mode="F")
+    out = tiny_model.upscale(img)
+    expected_mode = {"P": "RGB", "CMYK": "RGB", "1": "L"}.get(mode, mode)
+    assert out.mode == expected_mode
+    assert out.size == (80, 56)
+
+
+def test_alpha_is_upscaled_separately(tiny_model: SRGAN) -> None:
+    rgba = np.zeros((16, 16, 4), np.uint8)
+    rgba[..., :3] = 128
+    rgba[:, :8, 3] = 255  # left half opaque, right half transparent
+    out = np.asarray(tiny_model.upscale(Image.fromarray(rgba, "RGBA")))
+    assert out[:, :24, 3].min() >= 250 and out[:, 40:, 3].max() <= 5
+
+
+def test_16bit_precision_kept(tiny_model: SRGAN) -> None:
+    arr = (np.linspace(0, 65535, 24 * 20).reshape(20, 24)).astype(np.uint16)
+    out = tiny_model.upscale(arr)
+    assert out.dtype == np.uint16 and out.shape == (80, 96)
+    assert len(np.unique(out)) > 256  # more levels than 8 bits could hold
+
+
+def test_numpy_and_tensor_in_same_kind_out(tiny_model: SRGAN) -> None:
+    arr = make_photo(10, 8)
+    out = tiny_model.upscale(arr)
+    assert isinstance(out, np.ndarray) and out.shape == (32, 40, 3) and out.dtype == np.uint8
+    t = torch.rand(2, 3, 8, 10)
+    tout = tiny_model.upscale(t)
+    assert isinstance(tout, torch.Tensor) and tout.shape == (2, 3, 32, 40)
+
+
+def test_icc_profile_carried(tiny_model: SRGAN) -> None:
+    from PIL import ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    img = Image.fromarray(make_photo(12, 12))
+    img.info["icc_profile"] = icc
+    assert tiny_model.upscale(img).info.get("icc_profile") == icc
+
+
+def test_path_input_and_exif_orientation(tiny_model: SRGAN, tmp_path: Path) -> None:
+    img = Image.fromarray(make_photo(20, 10))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
+    img.save(tmp_path / "r.jpg", exif=exif.tobytes())
+    out = tiny_model.upscale(tmp_path / "r.jpg")
+    assert out.size == (40, 80)  # displayed size (10x20) times 4
+
+
+@pytest.mark.parametrize("tile", [5, 8, 13])
+def test_tiled_equals_untiled(tiny_model: SRGAN, tile: int) -> None:
+    x = torch.rand(1, 3, 27, 31)
+    whole = tiny_model.upscale_tensor(x, tile=1000)
+    tiled = tiny_model.upscale_tensor(x, tile=tile)
+    torch.testing.assert_close(tiled, whole, atol=1e-5, rtol=0)
+
+
+def test_tiled_equals_untiled_full_depth() -> None:
+    torch.manual_seed(1)
+    model = SRGAN(Generator(num_blocks=16).eval(), device="cpu", dtype="fp32")
+    x = torch.rand(1, 3, 90, 70)
+    torch.testing.assert_close(model.upscale_tensor(x, tile=40), model.upscale_tensor(x, tile=500), atol=1e-5, rtol=0)
+
+
+def test_auto_tile_bounds_work_per_tile(tiny_model: SRGAN) -> None:
+    assert tiny_model._auto_tile(2000, 3000, torch.device("cpu")) <= 512
+    assert tiny_model._auto_tile(40, 30, torch.device("cpu")) == 40
+
+
+def test_max_output_pixels_guard(tiny_model: SRGAN) -> None:
+    with pytest.raises(ImageTooLargeError, match="max_output_pixels"):
+        tiny_model.upscale(np.zeros((100, 100, 3), np.uint8), max_output_pixels=1000)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        np.zeros((4, 4, 2), np.uint8),
+        np.zeros((2, 4, 4, 3), np.uint8),
+        np.zeros((4, 4, 3), np.int64),
+        np.full((4, 4, 3), np.nan, np.float32),
+        torch.full((3, 4, 4), float("inf")),
+    ],
+    ids=["2-channels", "4-dims", "int64", "nan-array", "inf-tensor"],
+)
+def test_bad_arrays_raise_invalid_image(tiny_model: SRGAN, bad: object) -> None:
+    with pytest.raises(InvalidImageError):
+        tiny_model.upscale(bad)  # type: ignore[call-overload]
+
+
+def test_broken_file_raises_invalid_image(tiny_model: SRGAN, tmp_path: Path) -> None:
+    (tmp_path / "x.png").write_text("not an image")
+    with pytest.raises(InvalidImageError, match=r"x\.png"):
+        tiny_model.upscale(tmp_path / "x.png")
+
+
+def test_non_contiguous_input(tiny_model: SRGAN) -> None:
+    arr = make_photo(20, 16)[:, ::2]  # non-contiguous view
+    assert tiny_model.upscale(arr).shape == (64, 40, 3)
+
+
+def test_threads_get_correct_results(tiny_model: SRGAN) -> None:
+    inputs = [torch.rand(1, 3, 9 + i, 11) for i in range(6)]
+    expected = [tiny_model.upscale_tensor(x) for x in inputs]
+    results: dict[int, torch.Tensor] = {}
+
+    def work(i: int) -> None:
+        for _ in range(3):
+            results[i] = tiny_model.upscale_tensor(inputs[i], tile=4 + i)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i in range(6):
+        torch.testing.assert_close(results[i], expected[i], atol=1e-5, rtol=0)
+
+
+def test_generator_is_not_modified_by_inference(tiny_model: SRGAN) -> None:
+    before = {k: v.clone() for k, v in tiny_model.generator.state_dict().items()}
+    tiny_model.to(dtype="bf16" if resolve_dtype("bf16", torch.device("cpu")) == torch.bfloat16 else "fp32")
+    tiny_model.upscale(torch.rand(3, 8, 8))
+    after = tiny_model.generator.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert next(tiny_model.generator.parameters()).dtype == torch.float32
+
+
+def test_bf16_close_to_fp32(tiny_generator: Generator) -> None:
+    x = torch.rand(1, 3, 16, 16)
+    ref = SRGAN(tiny_generator, device="cpu", dtype="fp32").upscale_tensor(x)
+    out = SRGAN(tiny_generator, device="cpu", dtype="bf16").upscale_tensor(x)
+    assert out.dtype == torch.float32
+    assert (out - ref).abs().max() < 0.05
+
+
+def test_fp16_on_cpu_does_not_crash(tiny_generator: Generator) -> None:
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        model = SRGAN(tiny_generator, device="cpu", dtype=torch.float16)
+    assert model.dtype in (torch.bfloat16, torch.float32)
+    assert any("float16" in str(x.message) for x in w)
+    assert model.upscale_tensor(torch.rand(1, 3, 8, 8)).shape == (1, 3, 32, 32)
+
+
+def test_nonfinite_half_output_falls_back_to_fp32(tiny_generator: Generator) -> None:
+    model = SRGAN(tiny_generator, device="cpu", dtype="bf16")
+    broken = model._model(torch.device("cpu"), torch.bfloat16)
+    with torch.no_grad():
+        broken.tail.bias.fill_(float("inf"))
+    ref = SRGAN(tiny_generator, device="cpu", dtype="fp32").upscale_tensor(torch.ones(1, 3, 6, 6) * 0.5)
+    with pytest.warns(RuntimeWarning, match="non-finite"):
+        out = model.upscale_tensor(torch.ones(1, 3, 6, 6) * 0.5)
+    torch.testing.assert_close(out, ref)
+
+
+def test_device_and_dtype_resolution() -> None:
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device(None).type in ("cpu", "cuda", "mps")
+    assert resolve_dtype(None, torch.device("cpu")) == torch.float32
+    with pytest.raises(ConfigError, match="dtype"):
+        resolve_dtype("int8", torch.device("cpu"))
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="CUDA"):
+            resolve_device("cuda")
+
+
+def test_save_and_load_pretrained_round_trip(tiny_model: SRGAN, tiny_model_dir: Path) -> None:
+    loaded = SRGAN.from_pretrained(tiny_model_dir, device="cpu")
+    assert loaded.scale == 4 and loaded.generator.config == tiny_model.generator.config
+    x = torch.rand(1, 3, 10, 10)
+    torch.testing.assert_close(loaded.upscale_tensor(x), tiny_model.upscale_tensor(x))
+    assert (tiny_model_dir / "config.json").is_file()
+    # a bare checkpoint file works too
+    assert SRGAN.from_pretrained(tiny_model_dir / "generator.pt").scale == 4
+
+
+def test_unknown_model(tmp_path: Path) -> None:
+    with pytest.raises(UnknownModelError, match="not a registered name"):
+        SRGAN.from_pretrained("definitely-not-a-model")
+    with pytest.raises(UnknownModelError, match=r"generator\.pt"):
+        SRGAN.from_pretrained(tmp_path)
+
+
+def test_from_url_via_local_server(tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import functools
+    import http.server
+
+    monkeypatch.setenv("SRGAN_CACHE_DIR", str(tmp_path / "cache"))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tiny_model_dir))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/generator.pt"
+        model = SRGAN.from_pretrained(url, device="cpu")
+        assert model.scale == 4
+        assert list((tmp_path / "cache").rglob("generator*.pt"))
+    finally:
+        server.shutdown()
