@@ -1,0 +1,54 @@
+"""Inference-only graph rewrites: fold BatchNorm into the preceding convolution."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from .models.generator import Generator
+
+__all__ = ["fold_batchnorm", "fuse_conv_bn"]
+
+
+@torch.no_grad()
+def fuse_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
+    """A conv computing ``bn(conv(x))`` with BN in eval mode (running statistics), in float64 then cast back."""
+    if bn.running_mean is None or bn.running_var is None:
+        raise ValueError("BatchNorm without running statistics cannot be folded")
+    w = conv.weight.double()
+    b = conv.bias.double() if conv.bias is not None else torch.zeros(w.shape[0], dtype=torch.float64)
+    gamma = bn.weight.double() if bn.weight is not None else torch.ones_like(b)
+    beta = bn.bias.double() if bn.bias is not None else torch.zeros_like(b)
+    inv = gamma / torch.sqrt(bn.running_var.double() + bn.eps)
+    fused = nn.Conv2d(
+        conv.in_channels,
+        conv.out_channels,
+        conv.kernel_size,  # type: ignore[arg-type]
+        stride=conv.stride,
+        padding=conv.padding,
+        dilation=conv.dilation,
+        groups=conv.groups,
+        bias=True,  # type: ignore[arg-type]
+    )
+    fused.weight.copy_((w * inv.view(-1, 1, 1, 1)).to(conv.weight.dtype))
+    fused.bias.copy_(((b - bn.running_mean.double()) * inv + beta).to(conv.weight.dtype))
+    return fused.to(conv.weight.device)
+
+
+def fold_batchnorm(generator: Generator) -> Generator:
+    """A copy of ``generator`` (eval mode) with every BatchNorm folded into its conv and replaced by Identity.
+
+    Same output as ``generator.eval()`` up to float rounding (about 1e-6), one pass less over memory per BN.
+    """
+    g = copy.deepcopy(generator).eval()
+    for block in g.body:
+        block.conv1 = fuse_conv_bn(block.conv1, block.bn1)
+        block.bn1 = nn.Identity()
+        block.conv2 = fuse_conv_bn(block.conv2, block.bn2)
+        block.bn2 = nn.Identity()
+    conv, bn = g.body_tail[0], g.body_tail[1]
+    assert isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d)
+    g.body_tail = nn.Sequential(fuse_conv_bn(conv, bn))
+    return g
