@@ -9,9 +9,12 @@ Quick start::
     big = model.upscale(Image.open("photo.png"))
 """
 
+from ._version import __version__ as __version__
 from .degradation import BicubicDegradation as BicubicDegradation
 from .degradation import BlurDownsampleDegradation as BlurDownsampleDegradation
 from .errors import SRGANError as SRGANError
+from .evaluation import EvaluationReport as EvaluationReport
+from .evaluation import evaluate as evaluate
 from .losses import AdversarialLoss as AdversarialLoss
 from .losses import PerceptualLoss as PerceptualLoss
 from .losses import PixelLoss as PixelLoss
@@ -23,14 +26,13 @@ from .pipeline import SRGAN as SRGAN
 from .training import TrainConfig as TrainConfig
 from .training import Trainer as Trainer
 
-__version__ = "0.1.0"
-
 __all__ = [
     "SRGAN",
     "AdversarialLoss",
     "BicubicDegradation",
     "BlurDownsampleDegradation",
     "Discriminator",
+    "EvaluationReport",
     "Generator",
     "PerceptualLoss",
     "PixelLoss",
@@ -38,6 +40,7 @@ __all__ = [
     "TrainConfig",
     "Trainer",
     "__version__",
+    "evaluate",
     "psnr",
     "ssim",
 ]

@@ -7,7 +7,7 @@ import copy
 import torch
 from torch import nn
 
-from .models.generator import Generator
+from .models.generator import Generator, ResidualBlock
 
 __all__ = ["fold_batchnorm", "fuse_conv_bn"]
 
@@ -22,18 +22,9 @@ def fuse_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
     gamma = bn.weight.double() if bn.weight is not None else torch.ones_like(b)
     beta = bn.bias.double() if bn.bias is not None else torch.zeros_like(b)
     inv = gamma / torch.sqrt(bn.running_var.double() + bn.eps)
-    fused = nn.Conv2d(
-        conv.in_channels,
-        conv.out_channels,
-        conv.kernel_size,  # type: ignore[arg-type]
-        stride=conv.stride,
-        padding=conv.padding,
-        dilation=conv.dilation,
-        groups=conv.groups,
-        bias=True,  # type: ignore[arg-type]
-    )
-    fused.weight.copy_((w * inv.view(-1, 1, 1, 1)).to(conv.weight.dtype))
-    fused.bias.copy_(((b - bn.running_mean.double()) * inv + beta).to(conv.weight.dtype))
+    fused = copy.deepcopy(conv)
+    fused.weight = nn.Parameter((w * inv.view(-1, 1, 1, 1)).to(conv.weight.dtype))
+    fused.bias = nn.Parameter(((b - bn.running_mean.double()) * inv + beta).to(conv.weight.dtype))
     return fused.to(conv.weight.device)
 
 
@@ -44,10 +35,10 @@ def fold_batchnorm(generator: Generator) -> Generator:
     """
     g = copy.deepcopy(generator).eval()
     for block in g.body:
-        block.conv1 = fuse_conv_bn(block.conv1, block.bn1)
-        block.bn1 = nn.Identity()
-        block.conv2 = fuse_conv_bn(block.conv2, block.bn2)
-        block.bn2 = nn.Identity()
+        assert isinstance(block, ResidualBlock)
+        for conv_name, bn_name in (("conv1", "bn1"), ("conv2", "bn2")):
+            setattr(block, conv_name, fuse_conv_bn(getattr(block, conv_name), getattr(block, bn_name)))
+            setattr(block, bn_name, nn.Identity())
     conv, bn = g.body_tail[0], g.body_tail[1]
     assert isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d)
     g.body_tail = nn.Sequential(fuse_conv_bn(conv, bn))

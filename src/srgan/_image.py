@@ -41,7 +41,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ConfigError, ImageTooLargeError, InvalidImageError
 
-__all__ = ["PreparedImage", "open_image", "prepare", "restore", "pixel_count"]
+__all__ = ["IMAGE_EXTENSIONS", "PreparedImage", "open_image", "prepare", "restore", "pixel_count"]
+
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm"})
+"""File suffixes treated as images when scanning folders (CLI, training data, evaluation)."""
 
 logger = logging.getLogger(__name__)
 

@@ -40,7 +40,8 @@ def receptive_radius(config: GeneratorConfig) -> int:
     stages = int(math.log2(config.scale))
     r += sum(1.0 / 2**i for i in range(stages))  # each upsample 3x3 conv runs at 2**i times the input resolution
     r += 4.0 / config.scale  # 9x9 tail at output resolution
-    return int(math.ceil(r))
+    radius: int = math.ceil(r)
+    return radius
 
 
 def plan_tiles(height: int, width: int, *, tile: int, pad: int) -> Iterator[Tile]:

@@ -13,15 +13,16 @@ from pathlib import Path
 from PIL import Image
 from tqdm import tqdm
 
-from . import __version__, hub
+from . import hub
 from . import weights as _weights
+from ._image import IMAGE_EXTENSIONS
+from ._version import __version__
 from .errors import SRGANError
 
-__all__ = ["main", "IMAGE_EXTENSIONS"]
+__all__ = ["main", "build_parser"]
 
 logger = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm"})
 _FORMATS = {
     ".jpg": "JPEG",
     ".jpeg": "JPEG",

@@ -23,7 +23,8 @@ def synthetic_photo(width: int, height: int, seed: int) -> np.ndarray:
     b = 0.2 + 0.6 * disc
     bar = (np.abs(x - width * rng.uniform(0.2, 0.8)) < 2).astype(np.float64)
     img = np.stack([r + 0.3 * bar, g, b], axis=-1) + rng.normal(0, 0.03, (height, width, 3))
-    return (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
+    out: np.ndarray = (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
+    return out
 
 
 @pytest.fixture

@@ -29,9 +29,22 @@ def test_defaults_follow_the_paper() -> None:
 
 def _custom() -> TrainConfig:
     return TrainConfig(
-        scale=2, num_blocks=3, channels=8, phase="gan", crop_size=32, lr=3e-4, betas=(0.5, 0.99),
-        lr_schedule="cosine", lr_decay_at=[0.25, 0.75], content_loss="l1:1+vgg22:0.006", adv_loss="relativistic",
-        ema_decay=0.999, amp="none", vgg_weights="none", cache_images=False, seed=7,
+        scale=2,
+        num_blocks=3,
+        channels=8,
+        phase="gan",
+        crop_size=32,
+        lr=3e-4,
+        betas=(0.5, 0.99),
+        lr_schedule="cosine",
+        lr_decay_at=[0.25, 0.75],
+        content_loss="l1:1+vgg22:0.006",
+        adv_loss="relativistic",
+        ema_decay=0.999,
+        amp="none",
+        vgg_weights="none",
+        cache_images=False,
+        seed=7,
     )
 
 

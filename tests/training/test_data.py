@@ -32,10 +32,7 @@ def _is_crop_of(hr: torch.Tensor, img: torch.Tensor) -> bool:
     c = hr.shape[-1]
     q = (hr * 255).round().to(torch.uint8)
     windows = img.unfold(1, c, 1).unfold(2, c, 1)  # (3, H-c+1, W-c+1, c, c)
-    for t in _dihedral(q):
-        if (windows == t[:, None, None]).all(-1).all(-1).all(0).any():
-            return True
-    return False
+    return any(bool((windows == t[:, None, None]).all(-1).all(-1).all(0).any()) for t in _dihedral(q))
 
 
 def test_items_have_the_documented_shapes_dtypes_and_range(tiny_image_dir: Path) -> None:

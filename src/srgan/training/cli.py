@@ -53,8 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps (default auto)")
     p.add_argument("--workers", type=int, help="DataLoader worker processes")
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/checkpoint.pt")
-    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                   help="set any TrainConfig field, e.g. --set ema_decay=0.999 --set amp=none")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="set any TrainConfig field, e.g. --set ema_decay=0.999 --set amp=none",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -65,9 +70,18 @@ def _resolve_config(args: argparse.Namespace) -> TrainConfig:
     data = TrainConfig.from_json(args.config).to_dict() if args.config else TrainConfig().to_dict()
     if args.resume and not args.config and (Path(args.output_dir) / "config.json").exists():
         data = TrainConfig.from_json(Path(args.output_dir) / "config.json").to_dict()
-    simple = {"phase": "phase", "batch_size": "batch_size", "crop_size": "crop_size", "lr": "lr",
-              "pretrain_loss": "pretrain_loss", "content_loss": "content_loss", "adv_loss": "adv_loss",
-              "degradation": "degradation", "scale": "scale", "workers": "num_workers"}
+    simple = {
+        "phase": "phase",
+        "batch_size": "batch_size",
+        "crop_size": "crop_size",
+        "lr": "lr",
+        "pretrain_loss": "pretrain_loss",
+        "content_loss": "content_loss",
+        "adv_loss": "adv_loss",
+        "degradation": "degradation",
+        "scale": "scale",
+        "workers": "num_workers",
+    }
     for arg, field in simple.items():
         value = getattr(args, arg)
         if value is not None:
@@ -99,8 +113,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .trainer import Trainer
 
         trainer = Trainer(
-            config, train_dirs=args.train_dir, val_dirs=args.val_dir, output_dir=args.output_dir,
-            device=args.device, resume=args.resume, init_generator=args.init,
+            config,
+            train_dirs=args.train_dir,
+            val_dirs=args.val_dir,
+            output_dir=args.output_dir,
+            device=args.device,
+            resume=args.resume,
+            init_generator=args.init,
             progress=False if args.no_progress else None,
         )
         result = trainer.fit()

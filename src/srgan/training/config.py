@@ -38,7 +38,9 @@ def parse_loss_spec(spec: str) -> dict[str, float]:
         try:
             out[name] = float(weight) if weight else 1.0
         except ValueError:
-            raise ConfigError(f"bad weight {weight!r} for {name!r} in loss spec {spec!r}; use e.g. 'l1:1+vgg54:0.006'")
+            raise ConfigError(
+                f"bad weight {weight!r} for {name!r} in loss spec {spec!r}; use e.g. 'l1:1+vgg54:0.006'"
+            ) from None
     if not out:
         raise ConfigError(f"empty loss spec {spec!r}; use e.g. 'vgg54' or 'l1:1+vgg54:0.006'")
     return out
@@ -145,16 +147,38 @@ class TrainConfig:
             return ConfigError(f"TrainConfig.{name} = {getattr(self, name)!r} is invalid: expected {expected}")
 
         # Types first: values from JSON or ``--set`` may be strings or floats.
-        for name in ("scale", "num_blocks", "channels", "batch_size", "crop_size", "log_every", "pretrain_steps",
-                     "gan_steps", "val_every", "ckpt_every", "warmup_steps", "num_workers", "num_samples",
-                     "val_max_images", "seed"):
+        for name in (
+            "scale",
+            "num_blocks",
+            "channels",
+            "batch_size",
+            "crop_size",
+            "log_every",
+            "pretrain_steps",
+            "gan_steps",
+            "val_every",
+            "ckpt_every",
+            "warmup_steps",
+            "num_workers",
+            "num_samples",
+            "val_max_images",
+            "seed",
+        ):
             if not _is_int(getattr(self, name)):
                 raise bad(name, "an integer")
         for name in ("lr", "lr_decay_factor", "adv_weight", "blur_sigma", "residual_init_scale"):
             if not _is_real(getattr(self, name)):
                 raise bad(name, "a number")
-        for name in ("phase", "lr_schedule", "pretrain_loss", "content_loss", "adv_loss", "vgg_weights",
-                     "degradation", "amp"):
+        for name in (
+            "phase",
+            "lr_schedule",
+            "pretrain_loss",
+            "content_loss",
+            "adv_loss",
+            "vgg_weights",
+            "degradation",
+            "amp",
+        ):
             if not isinstance(getattr(self, name), str):
                 raise bad(name, "a string")
         if self.scale not in (2, 4, 8):
@@ -162,8 +186,16 @@ class TrainConfig:
         for name in ("num_blocks", "channels", "batch_size", "crop_size", "log_every"):
             if getattr(self, name) < 1:
                 raise bad(name, "an integer >= 1")
-        for name in ("pretrain_steps", "gan_steps", "val_every", "ckpt_every", "warmup_steps", "num_workers",
-                     "num_samples", "val_max_images"):
+        for name in (
+            "pretrain_steps",
+            "gan_steps",
+            "val_every",
+            "ckpt_every",
+            "warmup_steps",
+            "num_workers",
+            "num_samples",
+            "val_max_images",
+        ):
             if getattr(self, name) < 0:
                 raise bad(name, "an integer >= 0")
         if self.crop_size % self.scale:

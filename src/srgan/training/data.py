@@ -16,14 +16,13 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset, Sampler
 
+from .._image import IMAGE_EXTENSIONS
 from ..degradation import BicubicDegradation, BlurDownsampleDegradation, Degradation
 from ..errors import DataError
 
 __all__ = ["IMAGE_EXTENSIONS", "find_images", "read_rgb", "SRCropDataset", "StepSampler", "make_degradation"]
 
 logger = logging.getLogger(__name__)
-
-IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm"})
 
 
 def find_images(dirs: Sequence[str | os.PathLike[str]]) -> list[Path]:

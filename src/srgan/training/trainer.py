@@ -271,7 +271,7 @@ class Trainer:
         try:
             # Trainer checkpoints hold optimizer and RNG state (numpy arrays, tuples): our own files only.
             state = torch.load(path, map_location="cpu", weights_only=False)
-        except Exception as e:  # noqa: BLE001 - any unpickling failure means a broken file
+        except Exception as e:  # any unpickling failure means a broken file
             raise CheckpointError(
                 f"cannot resume from {path}: {type(e).__name__}: {e}. Delete it to start over."
             ) from e
@@ -302,8 +302,9 @@ class Trainer:
         meta = {
             "phase": self.phase,
             "steps": dict(self.steps_done),
-            "loss": self.config.pretrain_loss if self.phase == "pretrain" else
-            f"{self.config.content_loss} + {self.config.adv_weight} * {self.config.adv_loss} adversarial",
+            "loss": self.config.pretrain_loss
+            if self.phase == "pretrain"
+            else f"{self.config.content_loss} + {self.config.adv_weight} * {self.config.adv_loss} adversarial",
             "vgg_weights": self.config.vgg_weights,
             "degradation": self.config.degradation,
             "trained_on": [str(d) for d in self.train_dirs],
@@ -392,8 +393,14 @@ class Trainer:
             self.scaler.update()
         finally:
             self.discriminator.requires_grad_(True)
-        logs.update({"loss": float(g_loss.detach()), "loss_content": float(content.detach()),
-                     "loss_adv": float(g_adv.detach()), "loss_d": float(d_loss.detach())})
+        logs.update(
+            {
+                "loss": float(g_loss.detach()),
+                "loss_content": float(content.detach()),
+                "loss_adv": float(g_adv.detach()),
+                "loss_d": float(d_loss.detach()),
+            }
+        )
         logs.update({f"loss_{k}": v for k, v in parts.items()})
         return logs
 
@@ -403,7 +410,7 @@ class Trainer:
             return
         done = self.steps_done["pretrain"] + self.steps_done["gan"]
         d = min(self.config.ema_decay, (1 + done) / (10 + done))
-        for e, m in zip(self.ema.state_dict().values(), self.generator.state_dict().values()):
+        for e, m in zip(self.ema.state_dict().values(), self.generator.state_dict().values(), strict=True):
             if e.dtype.is_floating_point:
                 e.mul_(d).add_(m.detach(), alpha=1 - d)
             else:
@@ -446,7 +453,9 @@ class Trainer:
                 self.best_psnr = None
             self._run_phase()
         return TrainResult(
-            steps=dict(self.steps_done), best_psnr=self.best_psnr, last_metrics=self.last_metrics,
+            steps=dict(self.steps_done),
+            best_psnr=self.best_psnr,
+            last_metrics=self.last_metrics,
             output_dir=self.output_dir,
         )
 
@@ -455,10 +464,19 @@ class Trainer:
         total = self._phase_steps(self.phase)
         if self.step >= total:
             return
-        logger.info("%s phase: steps %d..%d, batch %d, crop %d, amp %s, device %s", self.phase, self.step, total,
-                    c.batch_size, c.crop_size, self.amp_dtype, self.device)
-        bar = tqdm(total=total, initial=self.step, desc=self.phase, unit="step", disable=not self.progress,
-                   dynamic_ncols=True)
+        logger.info(
+            "%s phase: steps %d..%d, batch %d, crop %d, amp %s, device %s",
+            self.phase,
+            self.step,
+            total,
+            c.batch_size,
+            c.crop_size,
+            self.amp_dtype,
+            self.device,
+        )
+        bar = tqdm(
+            total=total, initial=self.step, desc=self.phase, unit="step", disable=not self.progress, dynamic_ncols=True
+        )
         window: list[float] = []
         t0 = time.perf_counter()
         try:
@@ -472,8 +490,13 @@ class Trainer:
                 bar.set_postfix(loss=f"{logs['loss']:.4f}", lr=f"{self.lr_at(self.step - 1, self.phase):.1e}")
                 if self.step % c.log_every == 0:
                     dt = time.perf_counter() - t0
-                    rec = {"phase": self.phase, "step": self.step, "lr": self.lr_at(self.step - 1, self.phase),
-                           "loss": float(np.mean(window)), "steps_per_s": len(window) / dt}
+                    rec = {
+                        "phase": self.phase,
+                        "step": self.step,
+                        "lr": self.lr_at(self.step - 1, self.phase),
+                        "loss": float(np.mean(window)),
+                        "steps_per_s": len(window) / dt,
+                    }
                     rec.update({k: v for k, v in logs.items() if k != "loss"})
                     self._log(rec)
                     window, t0 = [], time.perf_counter()
@@ -499,8 +522,9 @@ class Trainer:
             return
         self.last_metrics = metrics
         self._log({"phase": self.phase, "step": self.step, **metrics})
-        logger.info("%s step %d: val PSNR %.3f dB, SSIM %.4f", self.phase, self.step, metrics["val_psnr"],
-                    metrics["val_ssim"])
+        logger.info(
+            "%s step %d: val PSNR %.3f dB, SSIM %.4f", self.phase, self.step, metrics["val_psnr"], metrics["val_ssim"]
+        )
         if self.phase == "gan" or self.best_psnr is None or metrics["val_psnr"] > self.best_psnr:
             self.best_psnr = metrics["val_psnr"] if self.phase == "pretrain" else self.best_psnr
             self.export_generator()
