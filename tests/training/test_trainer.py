@@ -512,3 +512,24 @@ def test_init_generator_with_another_architecture_is_refused(
     init = Generator(scale=scale, num_blocks=num_blocks, channels=channels)
     with pytest.raises(ConfigError, match="architecture"):
         make_trainer(tiny_config(), tiny_image_dir, tmp_path / "out", init_generator=init)
+
+
+def test_tensorboard_scalars_written_when_installed(tmp_path: Path, tiny_image_dir: Path) -> None:
+    pytest.importorskip("tensorboard")
+    from srgan import TrainConfig, Trainer
+
+    cfg = TrainConfig(
+        num_blocks=1,
+        channels=8,
+        phase="pretrain",
+        pretrain_steps=2,
+        batch_size=2,
+        crop_size=16,
+        val_every=0,
+        log_every=1,
+        vgg_weights="none",
+        amp="none",
+    )
+    Trainer(cfg, train_dirs=[tiny_image_dir], output_dir=tmp_path / "run", progress=False).fit()
+    events = list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
+    assert events and events[0].stat().st_size > 100

@@ -143,6 +143,7 @@ class Trainer:
         self.best_psnr: float | None = None
         self.last_metrics: dict[str, float] = {}
         self._losses: dict[str, nn.Module] = {}
+        self._tb: Any = _tensorboard_writer(self.output_dir / "tensorboard")
 
         self.dataset = SRCropDataset(
             self.train_dirs,
@@ -443,6 +444,12 @@ class Trainer:
     def _log(self, record: dict[str, Any]) -> None:
         with open(self.output_dir / "metrics.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
+        if self._tb is not None:
+            global_step = self.steps_done["pretrain"] + self.steps_done["gan"]
+            for key, value in record.items():
+                if isinstance(value, (int, float)) and key != "step":
+                    self._tb.add_scalar(f"{record.get('phase', 'train')}/{key}", value, global_step)
+            self._tb.flush()
 
     def fit(self) -> TrainResult:
         """Run the configured phase(s) to the end (or continue a resumed run). Ctrl-C saves and re-raises."""
@@ -528,3 +535,13 @@ class Trainer:
         if self.phase == "gan" or self.best_psnr is None or metrics["val_psnr"] > self.best_psnr:
             self.best_psnr = metrics["val_psnr"] if self.phase == "pretrain" else self.best_psnr
             self.export_generator()
+
+
+def _tensorboard_writer(log_dir: Path) -> Any:
+    """A TensorBoard ``SummaryWriter`` when the ``tensorboard`` package is installed, else None."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        logger.debug("tensorboard is not installed; metrics go to metrics.jsonl only")
+        return None
+    return SummaryWriter(log_dir=str(log_dir))
