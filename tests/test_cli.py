@@ -87,3 +87,29 @@ def test_models_and_version(
 def test_python_dash_m_entry_point() -> None:
     proc = subprocess.run([sys.executable, "-m", "srgan", "--help"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "upscale" in proc.stdout
+
+
+@pytest.mark.parametrize("fmt", ["jpg", "png", "webp", "bmp"])
+def test_16bit_input_saved_sensibly_in_every_format(tmp_path: Path, tiny_model_dir: Path, fmt: str) -> None:
+    import numpy as np
+
+    from srgan import SRGAN
+
+    arr = (np.linspace(0, 65535, 120).reshape(10, 12)).astype(np.uint16)
+    src = tmp_path / "g16.png"
+    Image.fromarray(arr).save(src)
+    expected = np.asarray(SRGAN.from_pretrained(tiny_model_dir).upscale(Image.open(src)), dtype=np.float64)
+    dest = tmp_path / f"out.{fmt}"
+    assert main(["upscale", str(src), "-o", str(dest), "--model", str(tiny_model_dir), "-q"]) == 0
+    out = np.asarray(Image.open(dest).convert("I"), dtype=np.float64)
+    if fmt == "png":
+        np.testing.assert_array_equal(out, expected)  # 16-bit kept
+    else:
+        assert np.abs(out - expected / 257).mean() < 3  # scaled to 8 bits, not clipped
+
+
+def test_tile_must_be_positive(tmp_path: Path, tiny_model_dir: Path) -> None:
+    (src,) = _write_photos(tmp_path, 1)
+    with pytest.raises(SystemExit) as exc:
+        main(["upscale", str(src), "--tile", "0", "--model", str(tiny_model_dir)])
+    assert exc.value.code == 2

@@ -181,8 +181,10 @@ def test_download_then_reuse_without_request(server: Server, cache: pathlib.Path
 def test_download_without_sha_uses_url_name_and_reuses(server: Server, cache: pathlib.Path) -> None:
     url = server.route("/w.pt")
     path = hub.download(url + "?token=1", progress=False)
-    assert path == cache / "weights" / "w.pt"
+    assert path == cache / "weights" / f"w-{hub._url_tag(url)}.pt"
     assert hub.download(url, progress=False) == path
+    other = server.route("/other/w.pt")
+    assert hub.download(other, progress=False) != path  # same file name on another path: its own entry
     assert server.hits["/w.pt"] == 1
 
 
@@ -208,7 +210,7 @@ def test_progress_bar_only_when_asked(
     assert any("downloading" in r.getMessage() for r in caplog.records)
     hub.download(server.route("/b.pt"), progress=True)
     err = capsys.readouterr().err
-    assert "b.pt" in err and "100%" in err
+    assert "b-" in err and "100%" in err
 
 
 # --- failures ------------------------------------------------------------------------------------------------------

@@ -233,3 +233,30 @@ def test_from_url_via_local_server(tmp_path: Path, tiny_model_dir: Path, monkeyp
         assert list((tmp_path / "cache").rglob("generator*.pt"))
     finally:
         server.shutdown()
+
+
+def test_to_keeps_precision_and_releases_copies(tiny_generator: Generator) -> None:
+    model = SRGAN(tiny_generator, device="cpu", dtype="bf16")
+    model.upscale_tensor(torch.rand(1, 3, 4, 4))
+    assert model._models
+    model.to("cpu")
+    assert model.dtype == torch.bfloat16 and not model._models
+
+
+def test_file_size_checked_before_decoding(tiny_model: SRGAN, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    Image.fromarray(make_photo(64, 64)).save(tmp_path / "big.png")
+    decoded = []
+    monkeypatch.setattr(Image.Image, "load", lambda self: decoded.append(1))
+    with pytest.raises(ImageTooLargeError):
+        tiny_model.upscale(tmp_path / "big.png", max_output_pixels=64 * 64)
+    assert not decoded
+
+
+def test_batch_counts_towards_output_limit(tiny_model: SRGAN) -> None:
+    with pytest.raises(ImageTooLargeError, match="batch 4"):
+        tiny_model.upscale(torch.rand(4, 3, 10, 10), max_output_pixels=2000)
+
+
+def test_upscale_tensor_rejects_integer_tensors(tiny_model: SRGAN) -> None:
+    with pytest.raises(InvalidImageError, match="float"):
+        tiny_model.upscale_tensor(torch.zeros(1, 3, 4, 4, dtype=torch.uint8))

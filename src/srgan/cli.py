@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
@@ -59,12 +60,34 @@ def _output_path(src: Path, rel: Path, out: Path | None, single_file_out: bool, 
     return out / rel.parent / name
 
 
+def _fit_mode(img: Image.Image, fmt: str) -> Image.Image:
+    """Convert modes a format cannot store: 16-bit/float grey to 8-bit (or 16-bit PNG), alpha dropped for JPEG."""
+    icc = img.info.get("icc_profile")
+    out = img
+    if img.mode == "F":
+        arr = np.clip(np.asarray(img, dtype=np.float64), 0.0, 1.0)
+        out = (
+            Image.fromarray((arr * 65535).round().astype(np.uint16))
+            if fmt in ("PNG", "TIFF")
+            else Image.fromarray((arr * 255).round().astype(np.uint8))
+        )
+    elif img.mode in ("I;16", "I") and fmt not in ("PNG", "TIFF"):
+        arr16 = np.asarray(img, dtype=np.float64)
+        out = Image.fromarray((arr16 / 257.0).round().clip(0, 255).astype(np.uint8))
+    elif fmt == "JPEG" and img.mode not in ("RGB", "L", "CMYK"):
+        out = img.convert("RGB")
+    elif fmt == "BMP" and img.mode in ("LA", "RGBA"):
+        out = img.convert("RGB" if img.mode == "RGBA" else "L")
+    if icc and out is not img:
+        out.info["icc_profile"] = icc
+    return out
+
+
 def _save_atomic(img: Image.Image, dest: Path) -> None:
     """Save to a temporary name beside ``dest`` and rename, so a failure never leaves a partial file."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     fmt = _FORMATS.get(dest.suffix.lower(), "PNG")
-    if fmt == "JPEG" and img.mode not in ("RGB", "L", "CMYK"):
-        img = img.convert("RGB")
+    img = _fit_mode(img, fmt)
     kwargs: dict[str, object] = {}
     icc = img.info.get("icc_profile")
     if icc and fmt in ("PNG", "JPEG", "WEBP", "TIFF"):
@@ -134,6 +157,16 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="srgan", description="Photo-realistic single-image super-resolution.")
     parser.add_argument("--version", action="version", version=f"srgan {__version__}")
@@ -151,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     up.add_argument("--dtype", default=None, help="fp32, fp16 or bf16 (default: fp16 on CUDA, fp32 on CPU)")
-    up.add_argument("--tile", type=int, default=None, help="tile size in input pixels (default: automatic)")
+    up.add_argument("--tile", type=_positive_int, default=None, help="tile size in input pixels (default: automatic)")
     up.add_argument(
         "--format",
         choices=["png", "jpg", "webp", "tif", "bmp"],

@@ -85,10 +85,10 @@ def download(
 ) -> pathlib.Path:
     """Download ``url`` into ``cache_dir() / "weights"`` once and return the cached file's path.
 
-    File name: ``filename`` when given, used as is. Otherwise the last component of the URL path; when ``sha256``
-    is given and the name does not already contain its first 8 hex digits, they are inserted before the extension
-    (``srresnet-x4.pt`` with sha256 ``1a2b3c4d...`` becomes ``srresnet-x4-1a2b3c4d.pt``), so two different files
-    published under the same name do not overwrite each other.
+    File name: ``filename`` when given, used as is. Otherwise the last component of the URL path with a tag
+    inserted before the extension: the first 8 hex digits of ``sha256`` when given (``srresnet-x4.pt`` with
+    sha256 ``1a2b3c4d...`` becomes ``srresnet-x4-1a2b3c4d.pt``), else of the sha256 of the URL (without its
+    query string). So two different files published under the same name never share a cache entry.
 
     A cached file is reused without any request; with ``sha256`` it is verified first, and a mismatching one is
     logged as a warning, deleted and downloaded again.
@@ -347,6 +347,12 @@ def _normalize_sha256(sha256: str | None) -> str | None:
     return value
 
 
+def _url_tag(url: str) -> str:
+    """8 hex digits identifying a URL without its query string (so signed/tokened URLs share an entry)."""
+    parts = urlsplit(url)
+    return hashlib.sha256(f"{parts.scheme}://{parts.netloc}{parts.path}".encode()).hexdigest()[:8]
+
+
 def _target_name(url: str, sha256: str | None, filename: str | None) -> str:
     if filename is not None:
         name = filename
@@ -354,9 +360,10 @@ def _target_name(url: str, sha256: str | None, filename: str | None) -> str:
         name = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
         if not name:
             raise ConfigError(f"cannot derive a file name from {url!r}; pass filename=")
-        if sha256 is not None and sha256[:8] not in name.lower():
+        tag = sha256[:8] if sha256 is not None else _url_tag(url)
+        if tag not in name.lower():
             stem, ext = os.path.splitext(name)
-            name = f"{stem}-{sha256[:8]}{ext}"
+            name = f"{stem}-{tag}{ext}"
     if name in ("", ".", "..") or any(c in name for c in "/\\\0") or name.endswith((".lock", ".incomplete")):
         raise ConfigError(
             f"invalid cache file name {name!r} (from {url!r}): it must be a plain file name, without path "

@@ -18,7 +18,7 @@ from PIL import Image
 from . import _image, hub
 from ._fuse import fold_batchnorm
 from ._tiling import plan_tiles, receptive_radius
-from .errors import ConfigError, ImageTooLargeError, UnknownModelError
+from .errors import ConfigError, ImageTooLargeError, InvalidImageError, UnknownModelError
 from .models.generator import Generator
 from .weights import Checkpoint, build_generator, get_entry, load_checkpoint, packaged_path, save_checkpoint
 
@@ -149,9 +149,7 @@ class SRGAN:
         """
         ckpt, source = _load_any(model, progress=progress)
         generator = build_generator(ckpt, source=source)
-        meta = dict(ckpt.meta)
-        meta.setdefault("source", source)
-        return cls(generator, device=device, dtype=dtype, meta=meta)
+        return cls(generator, device=device, dtype=dtype, meta=dict(ckpt.meta))
 
     def save_pretrained(self, path: str | os.PathLike[str], *, half: bool = False) -> Path:
         """Write ``path/generator.pt`` (weights + architecture + metadata) and a readable ``path/config.json``.
@@ -168,12 +166,16 @@ class SRGAN:
         return folder
 
     def to(self, device: str | torch.device | None = None, dtype: str | torch.dtype | None = None) -> SRGAN:
-        """Move inference to another device and/or precision (in place; returns self)."""
+        """Move inference to another device and/or precision (in place; returns self).
+
+        Without ``dtype`` the current precision is kept where the new device supports it. Cached inference copies
+        of the generator are released (also call this after changing :attr:`generator`'s weights in place).
+        """
         with self._lock:
             if device is not None:
                 self.device = resolve_device(device)
-            if dtype is not None or device is not None:
-                self.dtype = resolve_dtype(dtype, self.device)
+            self.dtype = resolve_dtype(self.dtype if dtype is None else dtype, self.device)
+            self._models.clear()
         return self
 
     @property
@@ -215,14 +217,17 @@ class SRGAN:
             ImageTooLargeError: output larger than ``max_output_pixels``.
         """
         if isinstance(image, (str, os.PathLike)):
-            image = _image.open_image(image)
+            # Check the size from the header, before decoding.
+            limit = None if max_output_pixels is None else max(1, max_output_pixels // self.scale**2)
+            image = _image.open_image(image, max_pixels=limit)
         h, w = _image.pixel_count(image)
-        out_px = h * w * self.scale**2
+        batch = image.shape[0] if isinstance(image, torch.Tensor) and image.ndim == 4 else 1
+        out_px = batch * h * w * self.scale**2
         if max_output_pixels is not None and out_px > max_output_pixels:
             raise ImageTooLargeError(
-                f"a {w}x{h} input would give a {w * self.scale}x{h * self.scale} output ({out_px} pixels), more "
-                f"than max_output_pixels={max_output_pixels}; pass a larger max_output_pixels (or None) if you "
-                "have the memory"
+                f"a {w}x{h} input (batch {batch}) would give {w * self.scale}x{h * self.scale} output "
+                f"({out_px} pixels), more than max_output_pixels={max_output_pixels}; pass a larger "
+                "max_output_pixels (or None) if you have the memory"
             )
         prep = _image.prepare(image)
         rgb = self.upscale_tensor(prep.rgb, tile=tile)
@@ -237,8 +242,13 @@ class SRGAN:
 
         The input may live on any device; it is moved tile by tile to :attr:`device`.
         """
-        if x.ndim != 4 or x.shape[1] != 3:
-            raise ConfigError(f"expected a (N, 3, H, W) tensor, got shape {tuple(x.shape)}")
+        if x.ndim != 4 or x.shape[1] != 3 or not x.is_floating_point():
+            raise InvalidImageError(
+                f"expected a (N, 3, H, W) float tensor in [0, 1], got shape {tuple(x.shape)} and dtype {x.dtype}; "
+                "use upscale() for other layouts, integer dtypes, grey or alpha images"
+            )
+        if x.shape[-1] < 1 or x.shape[-2] < 1:
+            raise InvalidImageError(f"empty image of shape {tuple(x.shape)}")
         n, _, h, w = x.shape
         s = self.scale
         device, dtype = self.device, self.dtype

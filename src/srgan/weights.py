@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from .errors import CheckpointError, ChecksumMismatchError, IncompatibleCheckpointError, UnknownModelError
+from .errors import CheckpointError, ChecksumMismatchError, ConfigError, IncompatibleCheckpointError, UnknownModelError
 from .models.generator import Generator, GeneratorConfig
 
 __all__ = [
@@ -61,7 +61,7 @@ class WeightsEntry:
         name: registry name, e.g. ``"srresnet-x4"``.
         description: one line for ``srgan models``.
         config: the generator architecture.
-        sha256: hex digest of the file (verified on every download and on first load of a packaged file).
+        sha256: hex digest of the file (verified after every download and on every load).
         file: file name inside the package's ``srgan/weights/`` folder, for weights shipped in the wheel.
         url: https URL for downloadable weights (used when ``file`` is None).
         trained_on: training data.
@@ -249,6 +249,8 @@ def load_checkpoint(path: str | os.PathLike[str], *, sha256: str | None = None) 
             state = dict(obj["state_dict"])
         except (KeyError, TypeError) as e:
             raise CheckpointError(f"{path} is missing the {e} entry of an srgan checkpoint") from e
+        except ConfigError as e:
+            raise IncompatibleCheckpointError(f"{path}: {e}") from e
         meta = dict(obj.get("meta") or {})
     else:
         state = obj
