@@ -155,7 +155,7 @@ def test_relativistic_gan_step(tiny_image_dir: Path, tmp_path: Path) -> None:
 def test_pretrain_loss_decreases_on_one_image(tmp_path: Path, make_image: MakeImage) -> None:
     train = tmp_path / "one"
     make_image(train / "only.png", 48, 48, seed=4)
-    cfg = tiny_config(pretrain_steps=40, pretrain_loss="l1", lr=1e-3, lr_schedule="constant")
+    cfg = tiny_config(pretrain_steps=40, pretrain_loss="l1", lr=1e-3, pretrain_lr_schedule="constant")
     out = tmp_path / "out"
     result = make_trainer(cfg, train, out).fit()
     assert result.steps == {"pretrain": 40, "gan": 0}
@@ -168,7 +168,7 @@ def test_pretrain_loss_decreases_on_one_image(tmp_path: Path, make_image: MakeIm
 
 def test_pretrain_overfits_a_fixed_batch(tiny_image_dir: Path, tmp_path: Path) -> None:
     tr = make_trainer(
-        tiny_config(pretrain_loss="l1", lr=1e-3, lr_schedule="constant", pretrain_steps=30),
+        tiny_config(pretrain_loss="l1", lr=1e-3, pretrain_lr_schedule="constant", pretrain_steps=30),
         tiny_image_dir,
         tmp_path / "out",
     )
@@ -214,7 +214,7 @@ def test_learning_rate_schedules(tiny_image_dir: Path, tmp_path: Path) -> None:
 
 
 def test_step_schedule_is_applied_to_the_optimizers(tiny_image_dir: Path, tmp_path: Path) -> None:
-    tr = make_trainer(tiny_config(lr=1e-3, pretrain_steps=4), tiny_image_dir, tmp_path / "out")
+    tr = make_trainer(tiny_config(lr=1e-3, pretrain_steps=4, pretrain_lr_schedule="step"), tiny_image_dir, tmp_path / "out")
     seen: list[float] = []
     original = tr._train_step
 
@@ -237,7 +237,7 @@ def test_resume_reproduces_an_uninterrupted_pretrain_run(
     tiny_image_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The step schedule decays at step 2 of 4, so a resume that lost its place would use the wrong lr.
-    cfg = tiny_config(pretrain_steps=4, ckpt_every=2)
+    cfg = tiny_config(pretrain_steps=4, ckpt_every=2, pretrain_lr_schedule="step")
     a = make_trainer(cfg, tiny_image_dir, tmp_path / "a")
     a.fit()
 
@@ -339,7 +339,8 @@ def test_output_folder_contents(tiny_image_dir: Path, tmp_path: Path, make_image
     tr = Trainer(cfg, train_dirs=[tiny_image_dir], val_dirs=[val], output_dir=out, device="cpu", progress=False)
     result = tr.fit()
 
-    assert {p.name for p in out.iterdir()} == {"config.json", STATE_NAME, "generator.pt", "metrics.jsonl", "samples"}
+    names = {p.name for p in out.iterdir()} - {"tensorboard"}  # present only when tensorboard is installed
+    assert names == {"config.json", STATE_NAME, "generator.pt", "metrics.jsonl", "samples"}
     assert TrainConfig.from_json(out / "config.json") == cfg
     samples = sorted(p.name for p in (out / "samples").iterdir())
     assert samples == ["pretrain_0000002_bird.png", "pretrain_0000003_bird.png"]  # sorted names: bird first
@@ -533,3 +534,37 @@ def test_tensorboard_scalars_written_when_installed(tmp_path: Path, tiny_image_d
     Trainer(cfg, train_dirs=[tiny_image_dir], output_dir=tmp_path / "run", progress=False).fit()
     events = list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
     assert events and events[0].stat().st_size > 100
+
+
+def test_pretrain_lr_is_constant_by_default_as_in_the_paper(tiny_image_dir: Path, tmp_path: Path) -> None:
+    tr = make_trainer(tiny_config(pretrain_steps=10), tiny_image_dir, tmp_path / "out")
+    assert {tr.lr_at(s, "pretrain") for s in range(10)} == {tr.config.lr}
+    assert tr.lr_at(9, "gan") == pytest.approx(tr.config.lr * 0.1)  # the GAN phase decays halfway
+
+
+def test_gan_phase_starts_from_the_best_pretrain_generator(
+    tiny_image_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from srgan.weights import load_checkpoint
+
+    cfg = tiny_config(phase="both", pretrain_steps=3, gan_steps=1, val_every=1)
+    tr = make_trainer(cfg, tiny_image_dir, tmp_path / "out", val_dirs=[tiny_image_dir])
+    checks: list[bool] = []
+    original = Trainer._start_gan_from_best_pretrain
+
+    def spy(self: Trainer) -> None:
+        best = load_checkpoint(self.output_dir / "generator.pt").state_dict
+        original(self)
+        now = self.generator.state_dict()
+        checks.append(all(torch.equal(now[k].float(), best[k]) for k in best))
+
+    monkeypatch.setattr(Trainer, "_start_gan_from_best_pretrain", spy)
+    tr.fit()
+    assert checks == [True]
+
+
+def test_gan_with_single_pixel_discriminator_batch_is_refused() -> None:
+    from srgan.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="BatchNorm"):
+        TrainConfig(phase="gan", batch_size=1, crop_size=16)

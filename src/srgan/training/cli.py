@@ -18,7 +18,7 @@ _EPILOG = """examples:
   srgan-train --train-dir data/DIV2K_train_HR --val-dir data/Set5 --output-dir runs/srgan
   # only the pixel-loss pretraining, 20k steps of L1 with a cosine schedule:
   srgan-train --train-dir data/T91 data/BSDS200 --val-dir data/Set5 --output-dir runs/srresnet \\
-      --phase pretrain --steps 20000 --pretrain-loss l1 --lr 2e-4 --set lr_schedule=cosine
+      --phase pretrain --steps 20000 --pretrain-loss l1 --lr 2e-4 --set pretrain_lr_schedule=cosine
   # adversarial fine-tuning from a pretrained generator:
   srgan-train --train-dir data/coco --output-dir runs/gan --phase gan --init runs/srresnet
   # continue an interrupted run:
@@ -129,7 +129,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"srgan-train: interrupted; resume with --resume (state in {args.output_dir})", file=sys.stderr)
         return 130
-    print(f"done: steps {result.steps}, best validation PSNR {result.best_psnr}, output in {result.output_dir}")
+    scores = ", ".join(f"{k} {v:.4f}" for k, v in result.last_metrics.items()) or "no validation"
+    best = f", best pretrain PSNR {result.best_psnr:.3f} dB" if result.best_psnr is not None else ""
+    print(f"done: steps {result.steps}; last validation: {scores}{best}; output in {result.output_dir}")
     return 0
 
 

@@ -61,8 +61,11 @@ class TrainConfig:
         crop_size: HR crop side in pixels, divisible by ``scale`` (paper: 96).
         lr: Adam learning rate (paper: 1e-4).
         betas: Adam betas (paper: beta1 = 0.9).
-        lr_schedule: ``"step"`` (multiply by ``lr_decay_factor`` at each of ``lr_decay_at``), ``"cosine"`` (to
-            ``lr * 0.01`` over the phase) or ``"constant"``.
+        pretrain_lr_schedule: schedule of the pretrain phase (paper: ``"constant"``); same choices as
+            ``lr_schedule``.
+        lr_schedule: schedule of the GAN phase: ``"step"`` (multiply by ``lr_decay_factor`` at each of
+            ``lr_decay_at``; the paper's 1e-4 then 1e-5), ``"cosine"`` (to ``lr * 0.01`` over the phase) or
+            ``"constant"``.
         lr_decay_at: fractions of a phase at which the step schedule decays (paper GAN phase: ``[0.5]``).
         lr_decay_factor: step-schedule factor (paper: 0.1, i.e. 1e-4 -> 1e-5).
         warmup_steps: linear learning-rate warm-up at the start of each phase.
@@ -101,6 +104,7 @@ class TrainConfig:
     crop_size: int = 96
     lr: float = 1e-4
     betas: tuple[float, float] = (0.9, 0.999)
+    pretrain_lr_schedule: str = "constant"
     lr_schedule: str = "step"
     lr_decay_at: list[float] = field(default_factory=lambda: [0.5])
     lr_decay_factor: float = 0.1
@@ -171,6 +175,7 @@ class TrainConfig:
                 raise bad(name, "a number")
         for name in (
             "phase",
+            "pretrain_lr_schedule",
             "lr_schedule",
             "pretrain_loss",
             "content_loss",
@@ -211,8 +216,14 @@ class TrainConfig:
             raise bad("lr", "a positive number")
         if not all(0 <= b < 1 for b in self.betas):
             raise bad("betas", "two numbers in [0, 1)")
-        if self.lr_schedule not in ("step", "cosine", "constant"):
-            raise bad("lr_schedule", "'step', 'cosine' or 'constant'")
+        for name in ("pretrain_lr_schedule", "lr_schedule"):
+            if getattr(self, name) not in ("step", "cosine", "constant"):
+                raise bad(name, "'step', 'cosine' or 'constant'")
+        if self.phase != "pretrain" and self.batch_size * (self.crop_size // 16) ** 2 < 2:
+            raise ConfigError(
+                f"batch_size = {self.batch_size} with crop_size = {self.crop_size} leaves the discriminator's "
+                "BatchNorm a single value per channel; use batch_size >= 2 or crop_size >= 32"
+            )
         if not all(0 < f < 1 for f in self.lr_decay_at):
             raise bad("lr_decay_at", "fractions in (0, 1)")
         if not 0 < self.lr_decay_factor <= 1:

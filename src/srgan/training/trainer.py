@@ -28,7 +28,7 @@ from ..losses import AdversarialLoss, PerceptualLoss, pixel_loss
 from ..metrics import psnr, ssim
 from ..models import Discriminator, Generator
 from ..pipeline import CHECKPOINT_NAME, cpu_has_native_bf16, resolve_device
-from ..weights import atomic_torch_save, save_checkpoint
+from ..weights import atomic_torch_save, load_checkpoint, save_checkpoint
 from .config import TrainConfig, parse_loss_spec
 from .data import SRCropDataset, StepSampler, find_images, make_degradation, read_rgb
 
@@ -202,7 +202,8 @@ class Trainer:
                 continue
             if min(hr.shape[-2:]) < 4 * s:
                 continue
-            lr = quantize(make_degradation("bicubic", scale=s)(hr.unsqueeze(0).double()).float())
+            degrade = make_degradation(self.config.degradation, scale=s, blur_sigma=self.config.blur_sigma)
+            lr = quantize(degrade(hr.unsqueeze(0).double()).float())
             out.append((f.stem, lr, hr.unsqueeze(0)))
         if not out:
             raise DataError(f"no usable validation image in {[str(d) for d in self.val_dirs]}")
@@ -229,9 +230,10 @@ class Trainer:
         total = max(1, self._phase_steps(phase))
         if c.warmup_steps and step < c.warmup_steps:
             return c.lr * (step + 1) / c.warmup_steps
-        if c.lr_schedule == "constant":
+        schedule = c.pretrain_lr_schedule if phase == "pretrain" else c.lr_schedule
+        if schedule == "constant":
             return c.lr
-        if c.lr_schedule == "cosine":
+        if schedule == "cosine":
             t = min(1.0, (step - c.warmup_steps) / max(1, total - c.warmup_steps))
             floor = c.lr * 0.01
             return floor + 0.5 * (c.lr - floor) * (1 + math.cos(math.pi * t))
@@ -284,8 +286,9 @@ class Trainer:
             )
         self.generator.load_state_dict(state["generator"])
         self.discriminator.load_state_dict(state["discriminator"])
-        if self.ema is not None and state.get("ema") is not None:
-            self.ema.load_state_dict(state["ema"])
+        if self.ema is not None:
+            # A run that enables EMA on resume starts the average from the loaded weights.
+            self.ema.load_state_dict(state["ema"] if state.get("ema") is not None else state["generator"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         self.scaler.load_state_dict(state["scaler"])
@@ -454,17 +457,32 @@ class Trainer:
     def fit(self) -> TrainResult:
         """Run the configured phase(s) to the end (or continue a resumed run). Ctrl-C saves and re-raises."""
         phases = {"pretrain": ["pretrain"], "gan": ["gan"], "both": ["pretrain", "gan"]}[self.config.phase]
-        for phase in phases[phases.index(self.phase) :]:
-            if phase != self.phase:
-                self.phase, self.step = phase, 0
-                self.best_psnr = None
-            self._run_phase()
+        try:
+            for phase in phases[phases.index(self.phase) :]:
+                if phase != self.phase:
+                    self._start_gan_from_best_pretrain()
+                    self.phase, self.step = phase, 0
+                self._run_phase()
+        finally:
+            if self._tb is not None:
+                self._tb.close()
+                self._tb = None
         return TrainResult(
             steps=dict(self.steps_done),
             best_psnr=self.best_psnr,
             last_metrics=self.last_metrics,
             output_dir=self.output_dir,
         )
+
+    def _start_gan_from_best_pretrain(self) -> None:
+        """The GAN phase starts from the exported pretrain generator (best validation PSNR, or EMA weights)."""
+        exported = self.output_dir / CHECKPOINT_NAME
+        if exported.exists():
+            state = load_checkpoint(exported).state_dict
+            self.generator.load_state_dict(state)
+            if self.ema is not None:
+                self.ema.load_state_dict(state)
+            logger.info("GAN phase starts from %s (pretrain PSNR %s)", exported, self.best_psnr)
 
     def _run_phase(self) -> None:
         c = self.config
