@@ -12,7 +12,7 @@ from PIL import Image
 from conftest import make_photo
 from srgan import SRGAN, Generator
 from srgan.errors import ConfigError, ImageTooLargeError, InvalidImageError, UnknownModelError
-from srgan.pipeline import resolve_device, resolve_dtype
+from srgan.pipeline import cpu_has_native_bf16, resolve_device, resolve_dtype
 
 
 def test_upscale_pil_rgb(tiny_model: SRGAN, photo: Image.Image) -> None:
@@ -192,7 +192,9 @@ def test_nonfinite_half_output_falls_back_to_fp32(tiny_generator: Generator) -> 
 def test_device_and_dtype_resolution() -> None:
     assert resolve_device("cpu").type == "cpu"
     assert resolve_device(None).type in ("cpu", "cuda", "mps")
-    assert resolve_dtype(None, torch.device("cpu")) == torch.float32
+    native = cpu_has_native_bf16()
+    assert resolve_dtype(None, torch.device("cpu")) == (torch.bfloat16 if native else torch.float32)
+    assert resolve_dtype("fp32", torch.device("cpu")) == torch.float32  # the opt-out
     with pytest.raises(ConfigError, match="dtype"):
         resolve_dtype("int8", torch.device("cpu"))
     if not torch.cuda.is_available():
@@ -201,7 +203,7 @@ def test_device_and_dtype_resolution() -> None:
 
 
 def test_save_and_load_pretrained_round_trip(tiny_model: SRGAN, tiny_model_dir: Path) -> None:
-    loaded = SRGAN.from_pretrained(tiny_model_dir, device="cpu")
+    loaded = SRGAN.from_pretrained(tiny_model_dir, device="cpu", dtype="fp32")
     assert loaded.scale == 4 and loaded.generator.config == tiny_model.generator.config
     x = torch.rand(1, 3, 10, 10)
     torch.testing.assert_close(loaded.upscale_tensor(x), tiny_model.upscale_tensor(x))

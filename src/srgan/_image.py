@@ -106,7 +106,7 @@ class PreparedImage(Generic[ImageT]):
 # --------------------------------------------------------------------------------------------------- reading files
 
 
-def open_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -> Image.Image:
+def open_image(path: str | os.PathLike[str], *, max_pixels: int | None = None, scale: int = 1) -> Image.Image:
     """Read an image file fully into memory, upright, and close the file.
 
     The EXIF orientation is applied (``ImageOps.exif_transpose``) and ``info["icc_profile"]`` is kept. Of an
@@ -118,6 +118,8 @@ def open_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -
         max_pixels: refuse images with more than this many pixels (checked from the header, before decoding).
             Pillow's own limit, ``PIL.Image.MAX_IMAGE_PIXELS``, applies as well: images above it are refused
             instead of only warned about.
+        scale: ``max_pixels`` bounds the image upscaled by this factor (the ``max_output_pixels`` of
+            :meth:`srgan.SRGAN.upscale`, which the error message then names).
 
     Raises:
         ImageTooLargeError: the image has more pixels than ``max_pixels`` or Pillow's decompression bomb limit.
@@ -132,10 +134,17 @@ def open_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(name) as opened:
                 width, height = opened.size
-                if max_pixels is not None and width * height > max_pixels:
+                if max_pixels is not None and width * height * scale**2 > max_pixels:
+                    if scale == 1:
+                        raise ImageTooLargeError(
+                            f"{name} is {width}x{height} = {width * height} pixels, more than "
+                            f"max_pixels={max_pixels}; downscale or crop it first, or raise max_pixels"
+                        )
                     raise ImageTooLargeError(
-                        f"{name} is {width}x{height} = {width * height} pixels, more than max_pixels={max_pixels}; "
-                        "downscale or crop it first, or raise max_pixels"
+                        f"{name} is {width}x{height}, so its x{scale} output would be {width * scale}x"
+                        f"{height * scale} = {width * height * scale**2} pixels, more than "
+                        f"max_output_pixels={max_pixels}; downscale or crop it first, or pass a larger "
+                        "max_output_pixels (or None) if you have the memory"
                     )
                 if getattr(opened, "is_animated", False):
                     logger.info("%s has several frames; using the first one", name)

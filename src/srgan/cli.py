@@ -183,7 +183,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="registered name, checkpoint file, folder or https URL (default: the packaged default model)",
     )
     up.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
-    up.add_argument("--dtype", default=None, help="fp32, fp16 or bf16 (default: fp16 on CUDA, fp32 on CPU)")
+    up.add_argument(
+        "--dtype",
+        default=None,
+        help="fp32, fp16 or bf16 (default: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32)",
+    )
     up.add_argument("--tile", type=_positive_int, default=None, help="tile size in input pixels (default: automatic)")
     up.add_argument(
         "--format",

@@ -16,6 +16,7 @@ read from the tensor shapes.
 
 from __future__ import annotations
 
+import glob
 import logging
 import os
 import pickle
@@ -162,19 +163,78 @@ def save_checkpoint(
     return path
 
 
+_TEMP_SUFFIX = ".tmp"  # atomic_torch_save writes ``.<name>.<random>.tmp`` beside the destination
+
+
 def atomic_torch_save(obj: object, path: Path) -> None:
-    """``torch.save`` to a temporary file in ``path``'s folder, fsync, then ``os.replace`` into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """``torch.save`` to a temporary file in ``path``'s folder, fsync, then ``os.replace`` into place.
+
+    Raises:
+        OSError: the file could not be written (disk full, no permission...); same errno, a message naming
+            ``path``. The temporary file is removed and an existing ``path`` is left unchanged.
+    """
+    tmp: str | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_TEMP_SUFFIX, dir=path.parent)
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            writer = _WriteErrorTrap(f)
+            try:
+                torch.save(obj, writer)
+            except RuntimeError as e:
+                # torch reports a failed write as an opaque RuntimeError ("unexpected pos ..."): raise the cause.
+                if writer.error is None:
+                    raise
+                raise writer.error from e
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        message = (
+            f"could not write {path}: {e.strerror or e}. The previous {path.name}, if any, is unchanged; "
+            "free some disk space or choose another folder, then save again"
+        )
+        # OSError(errno, ...) keeps the errno and picks the matching subclass (PermissionError...).
+        raise (OSError(message) if e.errno is None else OSError(e.errno, message)) from e
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+
+
+class _WriteErrorTrap:
+    """A file wrapper that remembers the ``OSError`` of a failed ``write`` (torch.save replaces it)."""
+
+    def __init__(self, file: Any) -> None:
+        self._file = file
+        self.error: OSError | None = None
+
+    def write(self, data: bytes) -> int:
+        try:
+            written: int = self._file.write(data)
+        except OSError as e:
+            self.error = e
+            raise
+        return written
+
+    def flush(self) -> None:
+        self._file.flush()
+
+
+def remove_leftover_temp_files(path: Path) -> list[Path]:
+    """Delete the temporary files that :func:`atomic_torch_save` left beside ``path`` when its process was killed.
+
+    Only call this when no other process is saving ``path``. Returns the deleted files.
+    """
+    removed = []
+    for leftover in path.parent.glob(f".{glob.escape(path.name)}.*{_TEMP_SUFFIX}"):
+        try:
+            leftover.unlink()
+        except OSError as e:
+            logger.warning("could not delete the leftover temporary file %s: %s", leftover, e)
+            continue
+        logger.info("deleted %s, left by an interrupted save of %s", leftover, path.name)
+        removed.append(leftover)
+    return removed
 
 
 _BLOCK_RE = re.compile(r"^body\.(\d+)\.")
@@ -201,7 +261,7 @@ def _torch_load(path: Path) -> Any:
     except pickle.UnpicklingError as e:
         raise CheckpointError(
             f"refused to load {path}: it is not a plain-data checkpoint (weights_only loading rejected it: "
-            f"{str(e).splitlines()[0]}). It may contain code; only load files you trust, and convert them to "
+            f"{_unpickling_reason(e)}). It may contain code; only load files you trust, and convert them to "
             "a plain state dict."
         ) from e
     except (FileNotFoundError, IsADirectoryError, PermissionError, MemoryError):
@@ -212,6 +272,14 @@ def _torch_load(path: Path) -> Any:
             f"cannot read {path} as a PyTorch checkpoint ({type(e).__name__}: {detail}); the file is corrupt, "
             "truncated or not a checkpoint: delete it and download or save it again"
         ) from e
+
+
+def _unpickling_reason(error: Exception) -> str:
+    """The specific lines of torch's weights_only error (e.g. the refused global), without its generic advice."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    generic = ("Weights only load failed", "Please file an issue", "Check the documentation")
+    specific = [line for line in lines if not line.startswith(generic)]
+    return " ".join(specific) or (lines[0] if lines else type(error).__name__)
 
 
 def load_checkpoint(path: str | os.PathLike[str], *, sha256: str | None = None) -> Checkpoint:

@@ -214,7 +214,9 @@ def test_learning_rate_schedules(tiny_image_dir: Path, tmp_path: Path) -> None:
 
 
 def test_step_schedule_is_applied_to_the_optimizers(tiny_image_dir: Path, tmp_path: Path) -> None:
-    tr = make_trainer(tiny_config(lr=1e-3, pretrain_steps=4, pretrain_lr_schedule="step"), tiny_image_dir, tmp_path / "out")
+    tr = make_trainer(
+        tiny_config(lr=1e-3, pretrain_steps=4, pretrain_lr_schedule="step"), tiny_image_dir, tmp_path / "out"
+    )
     seen: list[float] = []
     original = tr._train_step
 

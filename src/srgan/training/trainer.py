@@ -28,7 +28,7 @@ from ..losses import AdversarialLoss, PerceptualLoss, pixel_loss
 from ..metrics import psnr, ssim
 from ..models import Discriminator, Generator
 from ..pipeline import CHECKPOINT_NAME, cpu_has_native_bf16, resolve_device
-from ..weights import atomic_torch_save, load_checkpoint, save_checkpoint
+from ..weights import atomic_torch_save, load_checkpoint, remove_leftover_temp_files, save_checkpoint
 from .config import TrainConfig, parse_loss_spec
 from .data import SRCropDataset, StepSampler, find_images, make_degradation, read_rgb
 
@@ -81,7 +81,8 @@ class Trainer:
     """Train a :class:`~srgan.models.Generator` (and a :class:`~srgan.models.Discriminator`) on image folders.
 
     The output folder receives ``config.json``, ``checkpoint.pt`` (resumable state, written atomically every
-    ``ckpt_every`` steps and on Ctrl-C), ``generator.pt`` (best generator of the pretrain phase by validation
+    ``ckpt_every`` steps and on Ctrl-C; temporary files left by a run killed while saving are deleted when a Trainer
+    opens the folder), ``generator.pt`` (best generator of the pretrain phase by validation
     PSNR, or the last of the GAN phase; ``SRGAN.from_pretrained(output_dir)`` loads it), ``metrics.jsonl`` and
     ``samples/``.
 
@@ -118,6 +119,8 @@ class Trainer:
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.amp_dtype = self._resolve_amp()
         self.output_dir.mkdir(parents=True, exist_ok=True)
+        for name in (STATE_NAME, CHECKPOINT_NAME):  # partial files of a run that was killed while saving
+            remove_leftover_temp_files(self.output_dir / name)
 
         torch.manual_seed(config.seed)
         random.seed(config.seed)
