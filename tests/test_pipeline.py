@@ -262,3 +262,17 @@ def test_batch_counts_towards_output_limit(tiny_model: SRGAN) -> None:
 def test_upscale_tensor_rejects_integer_tensors(tiny_model: SRGAN) -> None:
     with pytest.raises(InvalidImageError, match="float"):
         tiny_model.upscale_tensor(torch.zeros(1, 3, 4, 4, dtype=torch.uint8))
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA"])
+def test_uint8_fast_path_equals_float_path(tiny_model: SRGAN, mode: str) -> None:
+    from srgan import _image
+
+    img = Image.fromarray(make_photo(21, 17)).convert(mode)
+    fast = np.asarray(tiny_model.upscale(img, tile=8))
+    prep = _image.prepare(img)
+    alpha = None
+    if prep.alpha is not None:
+        alpha = torch.nn.functional.interpolate(prep.alpha, scale_factor=4, mode="bicubic").clamp(0, 1)
+    slow = np.asarray(_image.restore(tiny_model.upscale_tensor(prep.rgb, tile=8), alpha, prep))
+    np.testing.assert_array_equal(fast, slow)

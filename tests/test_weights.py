@@ -1,15 +1,25 @@
 from __future__ import annotations
 
 import os
+import pickle
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 
-from srgan import weights
-from srgan.errors import CheckpointError, ChecksumMismatchError, IncompatibleCheckpointError, UnknownModelError
+from srgan import SRGAN, weights
+from srgan.errors import (
+    CheckpointError,
+    ChecksumMismatchError,
+    IncompatibleCheckpointError,
+    SRGANError,
+    UnknownModelError,
+)
 from srgan.hub import sha256_file
 from srgan.models import Generator, GeneratorConfig
+from srgan.pipeline import CHECKPOINT_NAME
 
 
 def test_save_load_round_trip(tmp_path: Path, tiny_generator: Generator) -> None:
@@ -124,3 +134,87 @@ def test_registry_entries_are_complete_and_verified(entry: weights.WeightsEntry)
 
 def test_default_is_registered() -> None:
     assert weights.DEFAULT_MODEL is None or weights.DEFAULT_MODEL in weights.REGISTRY
+
+
+# --- hostile and broken checkpoints through the public loader ------------------------------------------------------
+
+
+def _write_evil_torch(path: Path) -> None:
+    torch.save({"format": weights.FORMAT, "state_dict": _Evil()}, path)
+
+
+def _write_evil_raw_pickle(path: Path) -> None:
+    with open(path, "wb") as f:  # not torch's zip format: a bare pickle, as older torch.save wrote
+        pickle.dump({"state_dict": _Evil()}, f, protocol=2)
+
+
+def _write_with(change: Callable[[dict[str, Any]], None]) -> Callable[[Path], None]:
+    def write(path: Path) -> None:
+        g = Generator(num_blocks=2, channels=8)
+        weights.save_checkpoint(path, g)
+        obj = torch.load(path, weights_only=True)
+        change(obj)
+        torch.save(obj, path)
+
+    return write
+
+
+def _poison(value: float) -> Callable[[dict[str, Any]], None]:
+    def change(obj: dict[str, Any]) -> None:
+        obj["state_dict"]["body.1.conv1.weight"][0, 0, 1, 1] = value
+
+    return change
+
+
+def _set(key: str, value: object) -> Callable[[dict[str, Any]], None]:
+    def change(obj: dict[str, Any]) -> None:
+        obj[key] = value
+
+    return change
+
+
+def _drop(key: str) -> Callable[[dict[str, Any]], None]:
+    return lambda obj: obj["state_dict"].pop(key)
+
+
+@pytest.mark.parametrize(
+    ("write", "error", "match"),
+    [
+        (_write_evil_torch, CheckpointError, r"plain-data.*GLOBAL posix\.system|plain-data.*GLOBAL nt\.system"),
+        (_write_evil_raw_pickle, CheckpointError, "plain-data checkpoint.*may contain code"),
+        (_write_with(_poison(float("nan"))), CheckpointError, r"'body\.1\.conv1\.weight' contains NaN or inf"),
+        (_write_with(_poison(float("inf"))), CheckpointError, r"'body\.1\.conv1\.weight' contains NaN or inf"),
+        (_write_with(_set("format_version", weights.FORMAT_VERSION + 1)), IncompatibleCheckpointError, "upgrade srgan"),
+        (
+            _write_with(_set("config", {"scale": 4, "num_blocks": 1, "channels": 8})),
+            IncompatibleCheckpointError,
+            r"Generator\(GeneratorConfig\(scale=4, num_blocks=1, channels=8\)\).*missing keys \[\].*"
+            r"unexpected keys \['body\.1\.act\.weight', 'body\.1\.bn1\.bias'",
+        ),
+        (
+            _write_with(_drop("tail.weight")),
+            IncompatibleCheckpointError,
+            r"num_blocks=2, channels=8\)\): missing keys \['tail\.weight'\], unexpected keys \[\]",
+        ),
+    ],
+    ids=["pickle-code", "raw-pickle-code", "nan", "inf", "newer-format", "unexpected-keys", "missing-key"],
+)
+@pytest.mark.parametrize("as_folder", [False, True], ids=["file", "folder"])
+def test_from_pretrained_refuses_hostile_and_broken_checkpoints(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    write: Callable[[Path], None],
+    error: type[Exception],
+    match: str,
+    as_folder: bool,
+) -> None:
+    monkeypatch.chdir(tmp_path)  # where _Evil would create its marker
+    folder = tmp_path / "model"
+    folder.mkdir()
+    path = folder / CHECKPOINT_NAME
+    write(path)
+    with pytest.raises(error, match=match) as info:
+        SRGAN.from_pretrained(folder if as_folder else path, device="cpu")
+    assert isinstance(info.value, SRGANError) and isinstance(info.value, ValueError)
+    assert str(path) in str(info.value) or str(folder) in str(info.value)
+    assert not (tmp_path / "PWNED_MARKER").exists()

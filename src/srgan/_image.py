@@ -41,7 +41,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ConfigError, ImageTooLargeError, InvalidImageError
 
-__all__ = ["IMAGE_EXTENSIONS", "PreparedImage", "open_image", "prepare", "restore", "pixel_count"]
+__all__ = ["IMAGE_EXTENSIONS", "PreparedImage", "open_image", "prepare", "restore", "restore_uint8", "pixel_count"]
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm"})
 """File suffixes treated as images when scanning folders (CLI, training data, evaluation)."""
@@ -122,12 +122,14 @@ def open_image(path: str | os.PathLike[str], *, max_pixels: int | None = None, s
             :meth:`srgan.SRGAN.upscale`, which the error message then names).
 
     Raises:
-        ImageTooLargeError: the image has more pixels than ``max_pixels`` or Pillow's decompression bomb limit.
+        ImageTooLargeError: the image (times ``scale``) has more pixels than ``max_pixels``, or more than Pillow's
+            decompression bomb limit.
         InvalidImageError: the file is empty, not an image Pillow can read, truncated or corrupt.
         OSError: the file cannot be read at all (missing, a directory, no permission).
     """
     if max_pixels is not None and max_pixels < 1:
-        raise ConfigError(f"max_pixels must be a positive number of pixels or None, got {max_pixels}")
+        option = "max_pixels" if scale == 1 else "max_output_pixels"
+        raise ConfigError(f"{option} must be a positive number of pixels or None, got {max_pixels}")
     name = os.fspath(path)
     try:
         with warnings.catch_warnings():
@@ -421,6 +423,27 @@ def restore(rgb: torch.Tensor, alpha: torch.Tensor | None, prep: PreparedImage[I
     image = Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
     if image.mode != prep.mode:  # cannot happen with what prepare returns
         raise InvalidImageError(f"cannot rebuild a {prep.mode!r} image from {array.shape[2]} channels of {dtype}")
+    if prep.icc_profile:
+        image.info["icc_profile"] = prep.icc_profile
+    return cast(ImageT, image)
+
+
+def restore_uint8(hwc: torch.Tensor, prep: PreparedImage[ImageT]) -> ImageT:
+    """Wrap an already rounded (h, w, 3 or 4) uint8 CPU tensor as the input's kind (PIL or numpy, 8-bit colour).
+
+    The memory-lean twin of :func:`restore` for 8-bit colour PIL/numpy inputs: no float copy of the output.
+    """
+    if prep.kind == "torch" or prep.bit_depth != 8 or prep.grey:
+        raise InvalidImageError(f"restore_uint8 handles 8-bit colour PIL/numpy images, got {prep.kind} {prep.mode}")
+    channels = 3 if prep.alpha is None else 4
+    if hwc.dtype != torch.uint8 or hwc.ndim != 3 or hwc.shape[2] != channels:
+        raise InvalidImageError(f"expected an (h, w, {channels}) uint8 tensor, got {tuple(hwc.shape)} {hwc.dtype}")
+    array = hwc.numpy()
+    if prep.kind == "numpy":
+        return cast(ImageT, array)
+    image = Image.fromarray(array)
+    if image.mode != prep.mode:
+        raise InvalidImageError(f"cannot rebuild a {prep.mode!r} image from {channels} uint8 channels")
     if prep.icc_profile:
         image.info["icc_profile"] = prep.icc_profile
     return cast(ImageT, image)

@@ -7,6 +7,7 @@ import logging
 import os
 import threading
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
@@ -17,7 +18,7 @@ from PIL import Image
 
 from . import _image, hub
 from ._fuse import fold_batchnorm
-from ._tiling import plan_tiles, receptive_radius
+from ._tiling import Tile, plan_tiles, receptive_radius
 from .errors import ConfigError, ImageTooLargeError, InvalidImageError, UnknownModelError
 from .models.generator import Generator
 from .weights import Checkpoint, build_generator, get_entry, load_checkpoint, packaged_path, save_checkpoint
@@ -235,12 +236,29 @@ class SRGAN:
                 "max_output_pixels (or None) if you have the memory"
             )
         prep = _image.prepare(image)
-        rgb = self.upscale_tensor(prep.rgb, tile=tile)
         alpha = None
         if prep.alpha is not None:
             alpha = F.interpolate(prep.alpha, scale_factor=self.scale, mode="bicubic", align_corners=False)
             alpha = alpha.clamp_(0, 1)
-        return _image.restore(rgb, alpha, prep)
+        if prep.kind != "torch" and prep.bit_depth == 8 and not prep.grey:
+            # 8-bit colour output: each tile is rounded straight into the final (H, W, C) uint8 buffer, so memory
+            # stays at the size of the output image instead of several float32 copies of it.
+            return _image.restore_uint8(self._upscale_uint8(prep.rgb, alpha, tile), prep)
+        return _image.restore(self.upscale_tensor(prep.rgb, tile=tile), alpha, prep)
+
+    def _upscale_uint8(self, rgb: torch.Tensor, alpha: torch.Tensor | None, tile: int | None) -> torch.Tensor:
+        """(1, 3, H, W) float in [0, 1] -> (sH, sW, 3 or 4) uint8, rounded half to even like :func:`_image.restore`."""
+        _, _, h, w = rgb.shape
+        s = self.scale
+        out = torch.empty(h * s, w * s, 3 if alpha is None else 4, dtype=torch.uint8)
+
+        def write(t: Tile, core: torch.Tensor) -> None:
+            out[t.y0 * s : t.y1 * s, t.x0 * s : t.x1 * s, :3] = core[0].mul_(255.0).round_().permute(1, 2, 0)
+
+        self._run(rgb, tile, write)
+        if alpha is not None:
+            out[:, :, 3] = alpha[0, 0].mul(255.0).round_()
+        return out
 
     def upscale_tensor(self, x: torch.Tensor, *, tile: int | None = None) -> torch.Tensor:
         """Upscale an RGB batch: (N, 3, H, W) float in [0, 1] -> (N, 3, sH, sW) float32 on CPU, clamped to [0, 1].
@@ -256,11 +274,23 @@ class SRGAN:
             raise InvalidImageError(f"empty image of shape {tuple(x.shape)}")
         n, _, h, w = x.shape
         s = self.scale
+        out = torch.empty(n, 3, h * s, w * s, dtype=torch.float32)
+
+        def write(t: Tile, core: torch.Tensor) -> None:
+            out[:, :, t.y0 * s : t.y1 * s, t.x0 * s : t.x1 * s] = core
+
+        self._run(x, tile, write)
+        return out
+
+    def _run(self, x: torch.Tensor, tile: int | None, write: Callable[[Tile, torch.Tensor], None]) -> None:
+        """Run the generator tile by tile; ``write(tile, core)`` gets each tile's output core, float32 in [0, 1]
+        on the CPU, shape (N, 3, s*(y1-y0), s*(x1-x0))."""
+        _, _, h, w = x.shape
+        s = self.scale
         device, dtype = self.device, self.dtype
         model = self._model(device, dtype)
         tile = self._auto_tile(h, w, device) if tile is None else int(tile)
         pad = receptive_radius(self.generator.config)
-        out = torch.empty(n, 3, h * s, w * s, dtype=torch.float32)
         with torch.inference_mode():
             for t in plan_tiles(h, w, tile=tile, pad=pad):
                 inp = x[:, :, t.py0 : t.py1, t.px0 : t.px1].to(device=device, dtype=dtype, non_blocking=True)
@@ -276,8 +306,7 @@ class SRGAN:
                     sr = self._model(device, torch.float32)(inp.float())
                 oy, ox = (t.y0 - t.py0) * s, (t.x0 - t.px0) * s
                 core = sr[:, :, oy : oy + (t.y1 - t.y0) * s, ox : ox + (t.x1 - t.x0) * s]
-                out[:, :, t.y0 * s : t.y1 * s, t.x0 * s : t.x1 * s] = core.float().clamp_(0, 1).cpu()
-        return out
+                write(t, core.to(device="cpu", dtype=torch.float32, copy=True).clamp_(0, 1))
 
     __call__ = upscale
 
