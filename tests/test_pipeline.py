@@ -97,9 +97,19 @@ def test_tiled_equals_untiled_full_depth() -> None:
     torch.testing.assert_close(model.upscale_tensor(x, tile=40), model.upscale_tensor(x, tile=500), atol=1e-5, rtol=0)
 
 
-def test_auto_tile_bounds_work_per_tile(tiny_model: SRGAN) -> None:
-    assert tiny_model._auto_tile(2000, 3000, torch.device("cpu")) <= 512
-    assert tiny_model._auto_tile(40, 30, torch.device("cpu")) == 40
+def test_auto_tile_bounds_memory_per_tile() -> None:
+    from srgan._tiling import receptive_radius
+    from srgan.pipeline import _CPU_TILE_BUDGET, _activation_bytes_per_input_pixel
+
+    for dtype in ("fp32", "bf16"):
+        model = SRGAN(Generator(), device="cpu", dtype=dtype)
+        cpu = torch.device("cpu")
+        assert model._auto_tile(40, 30, cpu) == 40  # small images run whole
+        tile = model._auto_tile(2048, 3000, cpu)
+        padded = tile + 2 * receptive_radius(model.generator.config)
+        assert padded**2 * _activation_bytes_per_input_pixel(model.generator, model.dtype) <= _CPU_TILE_BUDGET
+        assert tile >= 256  # and tiles stay large enough that the overlap is a small share of the work
+    assert SRGAN(Generator(), device="cpu", dtype="bf16")._auto_tile(512, 512, cpu) == 512
 
 
 def test_max_output_pixels_guard(tiny_model: SRGAN) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import threading
 import warnings
@@ -29,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "generator.pt"
 """File name of the generator inside a folder written by :meth:`SRGAN.save_pretrained` or the Trainer."""
+
+_CPU_TILE_BUDGET = 3 * 2**29  # 1.5 GiB of activations per tile on the CPU
 
 DEFAULT_MAX_OUTPUT_PIXELS = 1 << 28
 """Default cap on output pixels per image (268 M, e.g. 16384 x 16384)."""
@@ -312,9 +315,21 @@ class SRGAN:
 
     # ------------------------------------------------------------------ internals
     def _auto_tile(self, h: int, w: int, device: torch.device) -> int:
-        """Largest tile that keeps peak activation memory around a few hundred MB (CPU) or ~1 GB (GPU)."""
-        limit = 512 if device.type == "cuda" else 256
-        return limit if max(h, w) > limit else max(h, w)
+        """The largest square tile whose activations fit the memory budget; the whole image when it fits.
+
+        Each tile carries ``receptive_radius`` pixels of context per side (recomputed by its neighbours), so
+        big tiles waste less work; the budget (1.5 GiB on CPU, up to 4 GiB of free GPU memory) bounds memory
+        whatever the image size. A 512x512 input runs in one piece on a CPU in bf16.
+        """
+        budget = float(_CPU_TILE_BUDGET)
+        if device.type == "cuda":
+            free, _ = torch.cuda.mem_get_info(device)
+            budget = min(4.0 * 2**30, 0.5 * free)
+        per_px = _activation_bytes_per_input_pixel(self.generator, self.dtype)
+        max_px = max(64 * 64, int(budget / per_px))
+        if h * w <= max_px:
+            return max(h, w)
+        return max(64, math.isqrt(max_px) - 2 * receptive_radius(self.generator.config))
 
     def _model(self, device: torch.device, dtype: torch.dtype) -> Generator:
         key = (device, dtype)
@@ -328,6 +343,14 @@ class SRGAN:
                     model = model.to(memory_format=torch.channels_last)
                 self._models[key] = model
         return model
+
+
+def _activation_bytes_per_input_pixel(generator: Generator, dtype: torch.dtype) -> float:
+    """Peak inference memory per input pixel, from the widest upsampling stage (measured: about 5.1 kB for the
+    default x4 model in bf16, 10 kB in fp32; 2.5 live tensors of ``4 * channels * (scale / 2) ** 2`` values)."""
+    cfg = generator.config
+    values = 2.5 * 4 * cfg.channels * max(1.0, (cfg.scale / 2) ** 2)
+    return values * (2 if dtype in (torch.float16, torch.bfloat16) else 4)
 
 
 def _load_any(model: str | os.PathLike[str] | None, *, progress: bool | None) -> tuple[Checkpoint, str]:
