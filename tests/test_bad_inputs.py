@@ -149,7 +149,8 @@ def _same_as(reference: Callable[[Any], Any], mode: str | None = None) -> Check:
 def _as_pil(mode: str) -> Callable[[Path], Image.Image]:
     def read(path: Path) -> Image.Image:
         with Image.open(path) as image:
-            return image.convert(mode)
+            converted: Image.Image = image.convert(mode)
+        return converted
 
     return read
 
@@ -163,8 +164,7 @@ def _as_array(dtype: type) -> Callable[[Path], np.ndarray]:
 
 
 def _first_frame(path: Path) -> Image.Image:
-    with Image.open(path) as image:
-        return image.convert("RGB")
+    return _as_pil("RGB")(path)
 
 
 def _upright(path: Path) -> Image.Image:
@@ -279,7 +279,7 @@ FILE_CASES = [
 
 _NAN = torch.full((3, 4, 5), 0.5)
 _NAN[1, 2, 3] = float("nan")
-_NON_CONTIGUOUS = {
+_NON_CONTIGUOUS: dict[str, Any] = {
     "tensor-permuted": torch.rand(10, 12, 3).permute(2, 0, 1),
     "tensor-strided": torch.rand(3, 20, 24)[:, ::2, ::2],
     "tensor-expanded": torch.rand(1, 10, 12).expand(3, -1, -1),

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import errno
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -113,3 +115,32 @@ def test_tile_must_be_positive(tmp_path: Path, tiny_model_dir: Path) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["upscale", str(src), "--tile", "0", "--model", str(tiny_model_dir)])
     assert exc.value.code == 2
+
+
+def test_failure_while_saving_leaves_no_partial_output(
+    tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "in"
+    _write_photos(src, 3)
+    out = tmp_path / "out"
+    real_save = Image.Image.save
+    calls: list[object] = []
+
+    def save(self: Image.Image, fp: Any, *args: Any, **kwargs: Any) -> None:
+        calls.append(fp)
+        if len(calls) == 2:  # the second image: some bytes reach the file, then the disk fills up
+            fp.write(b"\x89PNG\r\n\x1a\n" + bytes(1000))
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_save(self, fp, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "save", save)
+    code = main(["upscale", str(src), "-o", str(out), "--model", str(tiny_model_dir), "--device", "cpu"])
+
+    assert code == 1
+    assert len(calls) == 3
+    err = capsys.readouterr().err
+    assert f"srgan: {src / 'img1.png'}: " in err and "No space left on device" in err
+    assert sorted(p.name for p in out.iterdir()) == ["img0_x4.png", "img2_x4.png"]  # no temporary file either
+    for name in ("img0_x4.png", "img2_x4.png"):
+        with Image.open(out / name) as image:
+            assert image.size == (48, 40)

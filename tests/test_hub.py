@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import io
 import logging
 import os
 import pathlib
+import signal
 import socket
 import stat
 import struct
@@ -250,11 +252,12 @@ def test_server_errors_exhaust_retries(server: Server, cache: pathlib.Path) -> N
     assert leftovers(cache) == []
 
 
-def test_404_is_not_retried(server: Server, cache: pathlib.Path) -> None:
-    url = server.url("/missing.pt")
+@pytest.mark.parametrize("status", [403, 404])
+def test_client_errors_are_not_retried(server: Server, cache: pathlib.Path, status: int) -> None:
+    url = server.route("/missing.pt", Reply(status=status, body=b"no"))
     with pytest.raises(DownloadError) as info:
         hub.download(url, progress=False)
-    assert "404" in str(info.value) and url in str(info.value)
+    assert str(status) in str(info.value) and url in str(info.value) and "check the URL" in str(info.value)
     assert server.hits["/missing.pt"] == 1
     assert leftovers(cache) == []
 
@@ -359,6 +362,25 @@ def test_plain_http_policy(monkeypatch: pytest.MonkeyPatch) -> None:
     assert [url for url, _ in calls] == ["http://example.com/w.pt"]
     kwargs = calls[0][1]
     assert kwargs["stream"] is True and kwargs["allow_redirects"] is False and kwargs["timeout"] == (2.0, 2.0)
+
+
+def test_redirect_from_https_to_plain_http_is_refused_before_fetching(
+    cache: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+
+    def fake_get(url: str, **kwargs: Any) -> requests.Response:  # an https server we cannot start locally
+        calls.append(url)
+        response = requests.Response()
+        response.status_code, response.url, response.raw = 302, url, io.BytesIO(b"")
+        response.headers["Location"] = "http://example.com/w.pt"
+        return response
+
+    monkeypatch.setattr(hub.requests, "get", fake_get)
+    with pytest.raises(DownloadError, match="from https to plain http"):
+        hub.download("https://example.com/w.pt", sha256=SHA, progress=False)
+    assert calls == ["https://example.com/w.pt"]  # neither followed nor retried
+    assert leftovers(cache) == []
 
 
 # --- offline mode, corrupt cache, cache folder problems ------------------------------------------------------------
@@ -493,3 +515,49 @@ def test_concurrent_processes_download_once(server: Server, cache: pathlib.Path,
     assert hub.sha256_file(paths.pop()) == SHA
     assert server.hits["/w.pt"] == 1
     assert leftovers(cache) == [f"w-{SHA[:8]}.pt"]
+
+
+_KILLED_CHILD = """
+import sys, types
+src, url, sha = sys.argv[1:4]
+package = types.ModuleType("srgan")
+package.__path__ = [src]
+sys.modules["srgan"] = package
+from srgan import hub
+hub.download(url, sha256=sha, progress=False, retries=0)
+"""
+
+
+def test_download_killed_mid_body_leaves_nothing_that_breaks_the_next_one(server: Server, cache: pathlib.Path) -> None:
+    big = BODY * 15  # 1.5 MiB: the first 1 MiB chunk reaches the disk before the server stalls
+    big_sha = hashlib.sha256(big).hexdigest()
+    url = server.route("/big.pt", Reply(body=big, send=len(big) - 100_000, then="stall"), Reply(body=big))
+    folder = cache / "weights"
+    src = str(pathlib.Path(hub.__file__).parent)
+    child = subprocess.Popen([sys.executable, "-c", _KILLED_CHILD, src, url, big_sha], stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        partial: list[pathlib.Path] = []
+        while not partial and child.poll() is None and time.monotonic() < deadline:
+            partial = [p for p in folder.glob("*.incomplete") if p.stat().st_size > 0] if folder.exists() else []
+            time.sleep(0.01)
+        assert partial, child.stderr.read() if child.poll() is not None and child.stderr else "no partial file"
+        assert child.poll() is None  # still inside download(), holding the lock
+        os.kill(child.pid, signal.SIGKILL)
+        assert child.wait(10) == -signal.SIGKILL
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        if child.stderr is not None:
+            child.stderr.close()
+    assert not (folder / f"big-{big_sha[:8]}.pt").exists()
+
+    start = time.monotonic()
+    path = hub.download(url, sha256=big_sha, progress=False)  # the dead process's lock is free
+
+    assert time.monotonic() - start < 10
+    assert path.read_bytes() == big
+    assert server.hits["/big.pt"] == 2
+    assert partial[0].exists() and partial[0].read_bytes() == big[: partial[0].stat().st_size]  # ignored, kept
+    assert leftovers(cache) == sorted([path.name, partial[0].name])

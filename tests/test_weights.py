@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 from collections.abc import Callable
@@ -218,3 +219,40 @@ def test_from_pretrained_refuses_hostile_and_broken_checkpoints(
     assert isinstance(info.value, SRGANError) and isinstance(info.value, ValueError)
     assert str(path) in str(info.value) or str(folder) in str(info.value)
     assert not (tmp_path / "PWNED_MARKER").exists()
+
+
+def test_disk_full_while_saving_keeps_the_previous_file(
+    tmp_path: Path, tiny_generator: Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = weights.save_checkpoint(tmp_path / "g.pt", tiny_generator, meta={"version": 1})
+    before = path.read_bytes()
+    fill_disk_after(monkeypatch, 4096)
+    with pytest.raises(OSError, match="No space left on device") as info:
+        weights.save_checkpoint(path, Generator(num_blocks=2, channels=8), meta={"version": 2})
+    assert info.value.errno == errno.ENOSPC
+    assert str(path) in str(info.value) and "unchanged" in str(info.value)
+    assert path.read_bytes() == before
+    assert weights.load_checkpoint(path).meta == {"version": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.pt"]  # no temporary file left
+
+
+def fill_disk_after(monkeypatch: pytest.MonkeyPatch, size: int) -> None:
+    """Make files opened with ``os.fdopen`` (as atomic saves do) fail with ENOSPC once ``size`` bytes are written."""
+    real_fdopen = os.fdopen
+
+    def fdopen(fd: int, *args: Any, **kwargs: Any) -> Any:
+        f = real_fdopen(fd, *args, **kwargs)
+        real_write, written = f.write, [0]
+
+        def write(data: bytes) -> int:
+            if written[0] + len(data) > size:
+                real_write(bytes(data)[: size - written[0]])
+                written[0] = size
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            written[0] += len(data)
+            return int(real_write(data))
+
+        f.write = write
+        return f
+
+    monkeypatch.setattr(os, "fdopen", fdopen)

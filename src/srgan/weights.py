@@ -25,7 +25,7 @@ import tempfile
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 
 import torch
 
@@ -180,7 +180,7 @@ def atomic_torch_save(obj: object, path: Path) -> None:
         with os.fdopen(fd, "wb") as f:
             writer = _WriteErrorTrap(f)
             try:
-                torch.save(obj, writer)
+                torch.save(obj, cast(IO[bytes], writer))  # torch.save calls only write() and flush()
             except RuntimeError as e:
                 # torch reports a failed write as an opaque RuntimeError ("unexpected pos ..."): raise the cause.
                 if writer.error is None:

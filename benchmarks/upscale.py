@@ -1,0 +1,226 @@
+"""Inference benchmark: the library's default ``SRGAN.upscale`` against a naive fp32 NCHW eager forward.
+
+    python benchmarks/upscale.py [--model NAME|PATH] [--sizes 128 256 512 1024] [--json benchmarks/upscale.json]
+
+Every measurement runs in its own subprocess so that peak resident memory (ru_maxrss) belongs to that path alone.
+Paths:
+  naive      the same generator and weights, fp32, NCHW, eager, one forward over the whole image under
+             torch.inference_mode() (how typical SRGAN scripts run it); the reference for ratios and accuracy
+  default    SRGAN.upscale(PIL image) with default settings (everything below, chosen automatically)
+  fold_bn    naive + BatchNorm folded into the convolutions
+  channels_last  naive + channels_last memory format
+  bf16       naive in bf16 (CPU with native bf16) / fp16 (CUDA)
+  tiled256   naive forward, tiled with 256-pixel tiles (overlap = receptive field), fp32 NCHW
+Also measured in the same run: the machine's matmul peak (fp32 and bf16) and each path's achieved GFLOP/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+HERE = Path(__file__).resolve().parent
+SAMPLE = HERE.parent / "examples" / "images" / "coffee.png"
+PATHS = ["naive", "default", "fold_bn", "channels_last", "bf16", "tiled256"]
+
+
+def natural_photo(size: int) -> np.ndarray:
+    """A size x size crop of the sample photo, mirrored as needed (natural image statistics at any size)."""
+    img = np.asarray(Image.open(SAMPLE).convert("RGB"))
+    reps = (math.ceil(size / img.shape[0]) + 1, math.ceil(size / img.shape[1]) + 1)
+    rows = [
+        np.concatenate([img if (i + j) % 2 == 0 else img[:, ::-1] for j in range(reps[1])], 1) for i in range(reps[0])
+    ]
+    tiled = np.concatenate([r if i % 2 == 0 else r[::-1] for i, r in enumerate(rows)], 0)
+    return np.ascontiguousarray(tiled[:size, :size])
+
+
+def generator_flops_per_input_pixel(gen: torch.nn.Module) -> float:
+    """Multiply-adds x 2 of every conv, weighted by the resolution it runs at (relative to the input)."""
+    from srgan.models import Generator
+
+    assert isinstance(gen, Generator)
+    total = 0.0
+    res = 1.0
+    for name, m in gen.named_modules():
+        if isinstance(m, torch.nn.Conv2d):
+            macs = m.in_channels * m.out_channels * m.kernel_size[0] * m.kernel_size[1] / m.groups
+            if name.startswith("upsample."):
+                stage = int(name.split(".")[1])
+                res = 4.0**stage
+            elif name == "tail":
+                res = float(gen.scale**2)
+            else:
+                res = 1.0
+            total += 2 * macs * res
+    return total
+
+
+def matmul_peak(dtype: torch.dtype, n: int = 2048, seconds: float = 2.0) -> float:
+    a = torch.randn(n, n, dtype=dtype)
+    b = torch.randn(n, n, dtype=dtype)
+    for _ in range(2):
+        a @ b
+    reps, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        a @ b
+        reps += 1
+    return 2 * n**3 * reps / (time.perf_counter() - t0) / 1e9
+
+
+def run_one(path: str, model_arg: str | None, size: int, repeat: int, out_file: str) -> None:
+    """Child process: time one path at one size, save the output for the accuracy comparison."""
+    import resource
+
+    from srgan import SRGAN
+    from srgan._fuse import fold_batchnorm
+    from srgan._tiling import plan_tiles, receptive_radius
+
+    model = SRGAN.from_pretrained(model_arg, device="cpu", dtype="fp32")
+    gen = model.generator.eval()
+    photo = natural_photo(size)
+    x = torch.from_numpy(photo).permute(2, 0, 1)[None].float().div(255)
+    s = gen.scale
+
+    def forward(net: torch.nn.Module, inp: torch.Tensor, dtype: torch.dtype, cl: bool) -> torch.Tensor:
+        inp = inp.to(dtype)
+        if cl:
+            inp = inp.contiguous(memory_format=torch.channels_last)
+        return net(inp).float().clamp(0, 1)
+
+    if path == "default":
+        fast = SRGAN(gen)
+        image = Image.fromarray(photo)
+
+        def step() -> np.ndarray:
+            return np.asarray(fast.upscale(image))
+    else:
+        net: torch.nn.Module = gen
+        dtype, cl = torch.float32, False
+        if path == "fold_bn":
+            net = fold_batchnorm(gen)
+        elif path == "channels_last":
+            net = gen.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+            cl = True
+        elif path == "bf16":
+            dtype = torch.bfloat16
+            net = gen.to(dtype)
+
+        def step() -> np.ndarray:
+            with torch.inference_mode():
+                if path == "tiled256":
+                    out = torch.empty(1, 3, size * s, size * s)
+                    pad = receptive_radius(gen.config)
+                    for t in plan_tiles(size, size, tile=256, pad=pad):
+                        sr = forward(net, x[:, :, t.py0 : t.py1, t.px0 : t.px1], dtype, cl)
+                        oy, ox = (t.y0 - t.py0) * s, (t.x0 - t.px0) * s
+                        out[:, :, t.y0 * s : t.y1 * s, t.x0 * s : t.x1 * s] = sr[
+                            :, :, oy : oy + (t.y1 - t.y0) * s, ox : ox + (t.x1 - t.x0) * s
+                        ]
+                else:
+                    out = forward(net, x, dtype, cl)
+            return (out[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+
+    result = step()  # warm-up (also the output for the accuracy check)
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        result = step()
+        times.append(time.perf_counter() - t0)
+    np.save(out_file, result)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    json.dump({"seconds": min(times), "peak_rss_mb": peak_mb}, sys.stdout)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default=None, help="weights to use (default: the packaged default)")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[128, 256, 512, 1024])
+    ap.add_argument("--paths", nargs="+", default=PATHS, choices=PATHS)
+    ap.add_argument("--repeat", type=int, default=3, help="timed runs per measurement (the fastest counts)")
+    ap.add_argument("--json", default=str(HERE / "upscale.json"))
+    ap.add_argument("--_child", nargs=4, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args._child:
+        path, size, repeat, out = args._child
+        run_one(path, args.model, int(size), int(repeat), out)
+        return
+
+    from srgan import SRGAN
+
+    gen = SRGAN.from_pretrained(args.model, device="cpu", dtype="fp32").generator
+    flops_px = generator_flops_per_input_pixel(gen)
+    peak32, peak16 = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}")
+    print(
+        f"matmul peak: fp32 {peak32:.0f} GFLOP/s, bf16 {peak16:.0f} GFLOP/s; generator {flops_px / 1e6:.1f} MFLOP per input pixel"
+    )
+    rows: list[dict[str, Any]] = []
+    tmp = HERE / ".bench_tmp"
+    tmp.mkdir(exist_ok=True)
+    for size in args.sizes:
+        ref_out = None
+        for path in args.paths:
+            out_file = tmp / f"{path}_{size}.npy"
+            cmd = [sys.executable, __file__, "--_child", path, str(size), str(args.repeat), str(out_file)]
+            if args.model:
+                cmd += ["--model", args.model]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0:
+                print(f"{path} {size}: failed: {proc.stderr.strip().splitlines()[-1:]}")
+                continue
+            res = json.loads(proc.stdout.strip().splitlines()[-1])
+            out = np.load(out_file).astype(np.float64)
+            if path == "naive":
+                ref_out = out
+            row = {"size": size, "path": path, **res}
+            row["out_mpix_per_s"] = (size * gen.scale) ** 2 / res["seconds"] / 1e6
+            row["gflops"] = flops_px * size * size / res["seconds"] / 1e9
+            row["share_of_bf16_peak"] = row["gflops"] / peak16
+            row["share_of_fp32_peak"] = row["gflops"] / peak32
+            if ref_out is not None:
+                diff = np.abs(out - ref_out)
+                mse = float((diff**2).mean())
+                row["max_abs_diff_8bit"] = float(diff.max())
+                row["psnr_vs_naive_db"] = float("inf") if mse == 0 else 10 * math.log10(255**2 / mse)
+            rows.append(row)
+    naive = {r["size"]: r["seconds"] for r in rows if r["path"] == "naive"}
+    print(
+        "\n| input | path | s | out MP/s | x naive | GFLOP/s | % bf16 peak | peak RSS MB | max diff | PSNR vs naive |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        r["speedup_vs_naive"] = naive[r["size"]] / r["seconds"] if r["size"] in naive else None
+        sp = f"{r['speedup_vs_naive']:.2f}" if r["speedup_vs_naive"] else "-"
+        print(
+            f"| {r['size']}^2 | {r['path']} | {r['seconds']:.3f} | {r['out_mpix_per_s']:.3f} | {sp} | "
+            f"{r['gflops']:.0f} | {100 * r['share_of_bf16_peak']:.0f}% | {r['peak_rss_mb']:.0f} | "
+            f"{r.get('max_abs_diff_8bit', float('nan')):.0f} | {r.get('psnr_vs_naive_db', float('nan')):.1f} |"
+        )
+    report = {
+        "machine": {"processor": platform.processor(), "cpus": os.cpu_count(), "torch": torch.__version__},
+        "matmul_peak_gflops": {"fp32": peak32, "bf16": peak16},
+        "generator_flops_per_input_pixel": flops_px,
+        "rows": rows,
+    }
+    Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nwrote {args.json}")
+    for f in tmp.glob("*.npy"):
+        f.unlink()
+    tmp.rmdir()
+
+
+if __name__ == "__main__":
+    main()
