@@ -165,7 +165,8 @@ def main() -> None:
     peak32, peak16 = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}")
     print(
-        f"matmul peak: fp32 {peak32:.0f} GFLOP/s, bf16 {peak16:.0f} GFLOP/s; generator {flops_px / 1e6:.1f} MFLOP per input pixel"
+        f"matmul peak: fp32 {peak32:.0f} GFLOP/s, bf16 {peak16:.0f} GFLOP/s; "
+        f"generator {flops_px / 1e6:.1f} MFLOP per input pixel"
     )
     rows: list[dict[str, Any]] = []
     tmp = HERE / ".bench_tmp"
