@@ -90,6 +90,8 @@ class TrainConfig:
             with a grad scaler on older GPUs), ``"bf16"``, ``"fp16"``, or ``"none"``.
         num_workers: DataLoader worker processes (decoding and cropping off the training process).
         cache_images: keep decoded training images in memory.
+        channels_last: run the networks in channels_last memory format (faster convolutions on CPUs and on
+            tensor-core GPUs; with bf16 autocast about 2x the fp32 NCHW step rate on AVX512-BF16 CPUs).
         residual_init_scale: scale of the residual branches' last conv at initialisation (1.0: PyTorch default).
         seed: seed of every random choice (crops, flips, init): the same seed gives the same run.
     """
@@ -125,6 +127,7 @@ class TrainConfig:
     amp: str = "auto"
     num_workers: int = 0
     cache_images: bool = True
+    channels_last: bool = True
     residual_init_scale: float = 0.1
     seed: int = 0
 
@@ -216,6 +219,9 @@ class TrainConfig:
             raise bad("lr", "a positive number")
         if not all(0 <= b < 1 for b in self.betas):
             raise bad("betas", "two numbers in [0, 1)")
+        for name in ("cache_images", "channels_last"):
+            if not isinstance(getattr(self, name), bool):
+                raise bad(name, "true or false")
         for name in ("pretrain_lr_schedule", "lr_schedule"):
             if getattr(self, name) not in ("step", "cosine", "constant"):
                 raise bad(name, "'step', 'cosine' or 'constant'")

@@ -131,7 +131,7 @@ class Trainer:
             self._load_init(init_generator)
         self.generator.to(self.device)
         self.discriminator = Discriminator().to(self.device)
-        if self.device.type == "cpu":
+        if config.channels_last:
             self.generator.to(memory_format=torch.channels_last)
             self.discriminator.to(memory_format=torch.channels_last)
         self.ema: Generator | None = None
@@ -355,8 +355,9 @@ class Trainer:
                 group["lr"] = lr
 
     def _train_step(self, lr_img: torch.Tensor, hr: torch.Tensor) -> dict[str, float]:
-        if self.device.type == "cpu":
+        if self.config.channels_last:
             lr_img = lr_img.contiguous(memory_format=torch.channels_last)
+            hr = hr.contiguous(memory_format=torch.channels_last)
         self._set_lr()
         self.generator.train()
         logs: dict[str, float] = {}
