@@ -286,3 +286,26 @@ def test_uint8_fast_path_equals_float_path(tiny_model: SRGAN, mode: str) -> None
         alpha = torch.nn.functional.interpolate(prep.alpha, scale_factor=4, mode="bicubic").clamp(0, 1)
     slow = np.asarray(_image.restore(tiny_model.upscale_tensor(prep.rgb, tile=8), alpha, prep))
     np.testing.assert_array_equal(fast, slow)
+
+
+def test_batched_tiles_equal_one_by_one(tiny_model: SRGAN, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CUDA path batches tiles of equal padded shape; the same logic runs on CPU when forced."""
+    x = torch.rand(2, 3, 64, 64)
+    one_by_one = tiny_model.upscale_tensor(x, tile=8)
+    calls: list[int] = []
+    original = tiny_model._model
+
+    def spy(device: torch.device, dtype: torch.dtype) -> Generator:
+        model = original(device, dtype)
+
+        def forward(inp: torch.Tensor) -> torch.Tensor:
+            calls.append(inp.shape[0])
+            return model(inp)
+
+        return forward  # type: ignore[return-value]
+
+    monkeypatch.setattr(tiny_model, "_tiles_per_batch", lambda device, padded: 3)
+    monkeypatch.setattr(tiny_model, "_model", spy)
+    batched = tiny_model.upscale_tensor(x, tile=8)
+    torch.testing.assert_close(batched, one_by_one, atol=1e-5, rtol=0)
+    assert max(calls) == 6  # 3 tiles x batch of 2 images in one forward
