@@ -144,3 +144,15 @@ def test_failure_while_saving_leaves_no_partial_output(
     for name in ("img0_x4.png", "img2_x4.png"):
         with Image.open(out / name) as image:
             assert image.size == (48, 40)
+
+
+def test_skip_existing_resumes_a_half_done_folder(tmp_path: Path, tiny_model_dir: Path) -> None:
+    src = tmp_path / "in"
+    _write_photos(src, 3)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "img1_x4.png").write_bytes(b"done earlier")
+    args = ["upscale", str(src), "-o", str(out), "--model", str(tiny_model_dir), "--skip-existing", "--workers", "3"]
+    assert main(args) == 0
+    assert (out / "img1_x4.png").read_bytes() == b"done earlier"  # not redone
+    assert Image.open(out / "img0_x4.png").size == (48, 40) and Image.open(out / "img2_x4.png").size == (48, 40)

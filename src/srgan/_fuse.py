@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import copy
+from typing import TypeVar
 
 import torch
 from torch import nn
 
 from .models.generator import Generator, ResidualBlock
+from .models.peers import ClassicResidualBlock, ClassicSRGANGenerator, MSRResNet
+
+ModelT = TypeVar("ModelT", Generator, ClassicSRGANGenerator, MSRResNet)
 
 __all__ = ["fold_batchnorm", "fuse_conv_bn"]
 
@@ -28,12 +32,18 @@ def fuse_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
     return fused.to(conv.weight.device)
 
 
-def fold_batchnorm(generator: Generator) -> Generator:
+def fold_batchnorm(generator: ModelT) -> ModelT:
     """A copy of ``generator`` (eval mode) with every BatchNorm folded into its conv and replaced by Identity.
 
     Same output as ``generator.eval()`` up to float rounding (about 1e-6), one pass less over memory per BN.
+    Models without BatchNorm (:class:`~srgan.models.MSRResNet`) come back as an eval-mode copy.
     """
     g = copy.deepcopy(generator).eval()
+    if isinstance(g, MSRResNet):
+        return g
+    if isinstance(g, ClassicSRGANGenerator):
+        _fold_classic(g)
+        return g
     for block in g.body:
         assert isinstance(block, ResidualBlock)
         for conv_name, bn_name in (("conv1", "bn1"), ("conv2", "bn2")):
@@ -43,3 +53,16 @@ def fold_batchnorm(generator: Generator) -> Generator:
     assert isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d)
     g.body_tail = nn.Sequential(fuse_conv_bn(conv, bn))
     return g
+
+
+def _fold_classic(g: ClassicSRGANGenerator) -> None:
+    """Fold, in place, the BNs of the residual blocks and of a BatchNorm trunk tail (``block7``)."""
+    for name, module in list(g.named_children()):
+        if isinstance(module, ClassicResidualBlock):
+            for conv_name, bn_name in (("conv1", "bn1"), ("conv2", "bn2")):
+                setattr(module, conv_name, fuse_conv_bn(getattr(module, conv_name), getattr(module, bn_name)))
+                setattr(module, bn_name, nn.Identity())
+        elif isinstance(module, nn.Sequential) and len(module) == 2 and isinstance(module[1], nn.BatchNorm2d):
+            conv = module[0]
+            assert isinstance(conv, nn.Conv2d)
+            setattr(g, name, nn.Sequential(fuse_conv_bn(conv, module[1]), nn.Identity()))

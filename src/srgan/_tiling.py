@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .errors import ConfigError
-from .models.generator import GeneratorConfig
+from .models import ModelConfig
+from .models.peers import MSRResNetConfig
 
 __all__ = ["Tile", "receptive_radius", "plan_tiles"]
 
@@ -32,8 +33,18 @@ class Tile:
     px1: int
 
 
-def receptive_radius(config: GeneratorConfig) -> int:
-    """How many input pixels on each side influence one output pixel of a :class:`Generator` (rounded up)."""
+def receptive_radius(config: ModelConfig) -> int:
+    """How many input pixels on each side influence one output pixel of a model of this architecture (rounded up).
+
+    :class:`~srgan.models.Generator` and :class:`~srgan.models.ClassicSRGANGenerator` share one shape of network
+    (9x9 head, two 3x3 convs per block, a 3x3 trunk tail, x2 stages, 9x9 tail); :class:`~srgan.models.MSRResNet`
+    has 3x3 convs only, and its bilinear skip reaches one input pixel.
+    """
+    if isinstance(config, MSRResNetConfig):
+        r = 1.0 + 2.0 * config.num_blocks + 1.0  # conv_first, the blocks, upconv1 (input resolution)
+        r += 0.5 if config.scale == 4 else 0.0  # upconv2 at twice the input resolution
+        r += 2.0 / config.scale  # conv_hr and conv_last at output resolution
+        return math.ceil(max(r, 1.0))
     r = 4.0  # 9x9 head
     r += 2.0 * config.num_blocks  # two 3x3 convs per residual block
     r += 1.0  # body tail 3x3

@@ -8,6 +8,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -16,13 +17,15 @@ from tqdm import tqdm
 
 from . import hub
 from . import weights as _weights
-from ._image import IMAGE_EXTENSIONS
+from ._image import IMAGE_EXTENSIONS, open_image
 from ._version import __version__
 from .errors import SRGANError
 
 __all__ = ["main", "build_parser"]
 
 logger = logging.getLogger(__name__)
+
+_DONE: Future[Image.Image] = Future()
 
 _FORMATS = {
     ".jpg": "JPEG",
@@ -105,7 +108,7 @@ def _save_atomic(img: Image.Image, dest: Path) -> None:
 
 
 def _cmd_upscale(args: argparse.Namespace) -> int:
-    from .pipeline import SRGAN
+    from .pipeline import DEFAULT_MAX_OUTPUT_PIXELS, SRGAN
 
     files = list(_iter_inputs(args.inputs))
     if not files:
@@ -125,24 +128,58 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
         return 2
     inputs = {src.resolve() for src, _ in files}
     failures: list[tuple[Path, str]] = []
-    done = 0
-    bar = tqdm(files, unit="img", disable=not sys.stderr.isatty() or args.quiet)
-    for src, rel in bar:
+    done = skipped = 0
+    jobs: list[tuple[Path, Path]] = []
+    for src, rel in files:
         dest = _output_path(src, rel, out, single_file_out, model.scale, args.format)
-        try:
-            if dest.resolve() in inputs:
-                raise FileExistsError(f"output {dest} would overwrite an input; choose another -o")
-            if dest.exists() and not args.overwrite:
-                raise FileExistsError(f"output {dest} exists; pass --overwrite to replace it")
-            result = model.upscale(src, tile=args.tile)
-            _save_atomic(result, dest)
-            done += 1
-        except (SRGANError, OSError, ValueError) as e:
-            failures.append((src, str(e)))
-            tqdm.write(f"srgan: {src}: {e}", file=sys.stderr)
+        if dest.resolve() in inputs:
+            failures.append((src, f"output {dest} would overwrite an input; choose another -o"))
+        elif dest.exists() and args.skip_existing:
+            skipped += 1  # resuming a half-done folder
+        elif dest.exists() and not args.overwrite:
+            failures.append((src, f"output {dest} exists; pass --overwrite to replace it or --skip-existing"))
+        else:
+            jobs.append((src, dest))
+    for src, msg in failures:
+        print(f"srgan: {src}: {msg}", file=sys.stderr)
+
+    def decode(src: Path) -> Image.Image:
+        return open_image(src, max_pixels=DEFAULT_MAX_OUTPUT_PIXELS, scale=model.scale)
+
+    # Decoding and encoding run in worker threads (Pillow releases the GIL) while the model runs here.
+    bar = tqdm(total=len(jobs), unit="img", disable=not sys.stderr.isatty() or args.quiet)
+    with ThreadPoolExecutor(max_workers=max(1, args.workers)) as pool:
+        ahead = max(2, 2 * args.workers)
+        decoded = [pool.submit(decode, src) for src, _ in jobs[:ahead]]
+        saves: list[tuple[Path, Future[None]]] = []
+        for k, (src, dest) in enumerate(jobs):
+            if k + ahead < len(jobs):
+                decoded.append(pool.submit(decode, jobs[k + ahead][0]))
+            try:
+                result = model.upscale(decoded[k].result(), tile=args.tile)
+                saves.append((src, pool.submit(_save_atomic, result, dest)))
+            except (SRGANError, OSError, ValueError) as e:
+                failures.append((src, str(e)))
+                tqdm.write(_describe(src, e), file=sys.stderr)
+            decoded[k] = _DONE  # release the decoded image
+            bar.update(1)
+        for src, fut in saves:
+            try:
+                fut.result()
+                done += 1
+            except (SRGANError, OSError, ValueError) as e:
+                failures.append((src, str(e)))
+                print(_describe(src, e), file=sys.stderr)
+    bar.close()
     if not args.quiet:
-        print(f"upscaled {done} of {len(files)} images" + (f", {len(failures)} failed" if failures else ""))
+        extra = (f", {skipped} already done" if skipped else "") + (f", {len(failures)} failed" if failures else "")
+        print(f"upscaled {done} of {len(files)} images{extra}")
     return 1 if failures else 0
+
+
+def _describe(src: Path, error: BaseException) -> str:
+    """One line per failed file, always starting with ``srgan: PATH:`` (easy to grep)."""
+    return f"srgan: {src}: {error}"
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
@@ -196,6 +233,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="output format (default: the input's)",
     )
     up.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    up.add_argument(
+        "--skip-existing", action="store_true", help="skip inputs whose output exists (resume a half-done folder)"
+    )
+    up.add_argument("--workers", type=_positive_int, default=2, help="threads decoding and encoding images (default 2)")
     up.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     up.set_defaults(func=_cmd_upscale)
     models = sub.add_parser("models", help="list known weights and the cache folder")

@@ -10,8 +10,13 @@ A generator checkpoint is a plain-data dict, loadable with ``torch.load(weights_
         "meta": {...},                  # free-form JSON-able description (data, loss, steps, metrics)
     }
 
-A plain ``state_dict`` of this library's :class:`~srgan.models.Generator` is accepted too: its architecture is
-read from the tensor shapes.
+Version 2 adds ``"arch"``, the layout name of a peer architecture (``"srgan-classic"`` or ``"msrresnet"``, see
+:mod:`srgan.models.peers`), with that architecture's config. Files of this library's own Generator are still
+written as version 1 (no ``"arch"``), so older srgan versions keep reading them.
+
+Plain state dicts are accepted too, their architecture read from the keys and tensor shapes (see
+:mod:`srgan._peers`): this library's :class:`~srgan.models.Generator`, the "srgan-classic" layout, and BasicSR's
+MSRResNet (also wrapped as ``{"params": ...}`` or ``{"params_ema": ...}``).
 """
 
 from __future__ import annotations
@@ -29,8 +34,10 @@ from typing import IO, Any, cast
 
 import torch
 
+from . import _peers
 from .errors import CheckpointError, ChecksumMismatchError, ConfigError, IncompatibleCheckpointError, UnknownModelError
-from .models.generator import Generator, GeneratorConfig
+from .models import ModelConfig, SRModel
+from .models.generator import GeneratorConfig
 
 __all__ = [
     "FORMAT",
@@ -51,7 +58,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 FORMAT = "srgan.generator"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""Newest checkpoint format version this srgan reads (and writes for peer architectures)."""
 
 
 @dataclass(frozen=True)
@@ -123,16 +131,17 @@ def packaged_path(entry: WeightsEntry) -> Path:
 
 @dataclass
 class Checkpoint:
-    """A loaded generator checkpoint: architecture, fp32 state dict, metadata."""
+    """A loaded generator checkpoint: architecture, fp32 state dict (in the architecture's own key names),
+    metadata. The type of ``config`` says the architecture (see :data:`srgan.models.ModelConfig`)."""
 
-    config: GeneratorConfig
+    config: ModelConfig
     state_dict: dict[str, torch.Tensor]
     meta: dict[str, Any]
 
 
 def save_checkpoint(
     path: str | os.PathLike[str],
-    generator: Generator,
+    generator: SRModel,
     *,
     meta: dict[str, Any] | None = None,
     half: bool = False,
@@ -141,7 +150,8 @@ def save_checkpoint(
 
     Args:
         path: destination file.
-        generator: the model to save (any device/dtype; stored on CPU).
+        generator: the model to save (any device/dtype; stored on CPU): srgan's :class:`Generator` or a peer
+            architecture (written as format version 2 with its ``"arch"``).
         meta: JSON-able metadata stored beside the weights.
         half: store floating tensors as fp16 (half the size; loaded back as fp32).
     """
@@ -152,13 +162,11 @@ def save_checkpoint(
         if t.is_floating_point():
             t = t.half() if half else t.float()
         state[k] = t.clone()
-    payload = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "config": generator.config.to_dict(),
-        "state_dict": state,
-        "meta": dict(meta or {}),
-    }
+    arch = _peers.layout_of(generator.config)
+    payload: dict[str, Any] = {"format": FORMAT, "format_version": 1 if arch == _peers.SRGAN_LAYOUT else 2}
+    if arch != _peers.SRGAN_LAYOUT:
+        payload["arch"] = arch
+    payload.update(config=generator.config.to_dict(), state_dict=state, meta=dict(meta or {}))
     atomic_torch_save(payload, path)
     return path
 
@@ -285,10 +293,13 @@ def _unpickling_reason(error: Exception) -> str:
 def load_checkpoint(path: str | os.PathLike[str], *, sha256: str | None = None) -> Checkpoint:
     """Load and validate a generator checkpoint with ``torch.load(weights_only=True)``.
 
+    Accepts srgan checkpoint files and plain state dicts of every layout :mod:`srgan._peers` recognises.
+
     Raises:
         ChecksumMismatchError: ``sha256`` given and the file differs.
         CheckpointError: unreadable, not plain data, or holding NaN/inf.
-        IncompatibleCheckpointError: written by a newer srgan, or not a generator checkpoint.
+        IncompatibleCheckpointError: written by a newer srgan, or not a generator checkpoint (the message lists
+            what the file holds).
     """
     path = Path(path)
     if sha256 is not None:
@@ -313,7 +324,7 @@ def load_checkpoint(path: str | os.PathLike[str], *, sha256: str | None = None) 
                 f"({FORMAT_VERSION}): upgrade srgan (pip install -U srgan)"
             )
         try:
-            config = GeneratorConfig.from_dict(dict(obj["config"]))
+            config = _peers.config_from_dict(str(obj.get("arch", _peers.SRGAN_LAYOUT)), dict(obj["config"]))
             state = dict(obj["state_dict"])
         except (KeyError, TypeError) as e:
             raise CheckpointError(f"{path} is missing the {e} entry of an srgan checkpoint") from e
@@ -321,8 +332,9 @@ def load_checkpoint(path: str | os.PathLike[str], *, sha256: str | None = None) 
             raise IncompatibleCheckpointError(f"{path}: {e}") from e
         meta = dict(obj.get("meta") or {})
     else:
-        state = obj
-        config = infer_config(state)
+        state = _peers.canonical_state_dict(obj)
+        layout = _peers.detect_layout(state)
+        config = infer_config(state) if layout == _peers.SRGAN_LAYOUT else _peers.peer_config(state)
         meta = {}
     out: dict[str, torch.Tensor] = {}
     for k, v in state.items():
@@ -336,21 +348,16 @@ def load_checkpoint(path: str | os.PathLike[str], *, sha256: str | None = None) 
     return Checkpoint(config=config, state_dict=out, meta=meta)
 
 
-def build_generator(checkpoint: Checkpoint, *, source: str = "checkpoint") -> Generator:
-    """A :class:`Generator` of the checkpoint's architecture with its weights, in eval mode, fp32, on CPU."""
-    gen = Generator.from_config(checkpoint.config)
-    own = gen.state_dict()
-    missing = sorted(set(own) - set(checkpoint.state_dict))
-    unexpected = sorted(set(checkpoint.state_dict) - set(own))
-    bad_shapes = [
-        f"{k}: expected {tuple(own[k].shape)}, got {tuple(v.shape)}"
-        for k, v in checkpoint.state_dict.items()
-        if k in own and own[k].shape != v.shape
-    ]
-    if missing or unexpected or bad_shapes:
-        raise IncompatibleCheckpointError(
-            f"{source} does not match Generator({checkpoint.config}): missing keys {missing[:10]}, "
-            f"unexpected keys {unexpected[:10]}, wrong shapes {bad_shapes[:10]}"
-        )
-    gen.load_state_dict(checkpoint.state_dict)
-    return gen.eval()
+def build_generator(checkpoint: Checkpoint, *, source: str = "checkpoint") -> SRModel:
+    """The model of the checkpoint's architecture with its weights, in eval mode, fp32, on CPU.
+
+    A :class:`Generator` for srgan's own checkpoints, a :class:`~srgan.models.ClassicSRGANGenerator` or
+    :class:`~srgan.models.MSRResNet` for peer layouts.
+
+    Raises:
+        IncompatibleCheckpointError: the state dict does not match the architecture (keys and shapes listed).
+    """
+    model = _peers.model_from_config(checkpoint.config)
+    what = f"{type(model).__name__}({checkpoint.config})"
+    _peers.load_weights(model, checkpoint.state_dict, source=source, what=what)
+    return model.eval()

@@ -57,7 +57,8 @@ class TrainConfig:
         phase: ``"pretrain"`` (SRResNet, pixel loss), ``"gan"`` (adversarial fine-tuning), or ``"both"`` in sequence.
         pretrain_steps: generator updates in the pretrain phase (paper: 1e6).
         gan_steps: generator updates in the GAN phase (paper: 2e5: 1e5 at ``lr`` then 1e5 at ``lr * 0.1``).
-        batch_size: images per step (paper: 16).
+        batch_size: images per step (paper: 16). With distributed training this is the global batch, split
+            evenly over the ranks: it must be divisible by the number of processes.
         crop_size: HR crop side in pixels, divisible by ``scale`` (paper: 96).
         lr: Adam learning rate (paper: 1e-4).
         betas: Adam betas (paper: beta1 = 0.9).
@@ -92,6 +93,8 @@ class TrainConfig:
         cache_images: keep decoded training images in memory.
         channels_last: run the networks in channels_last memory format (faster convolutions on CPUs and on
             tensor-core GPUs; with bf16 autocast about 2x the fp32 NCHW step rate on AVX512-BF16 CPUs).
+        sync_batchnorm: with distributed training, normalise batch-norm layers over the global batch (statistics
+            synchronised across ranks) instead of each rank's share; no effect in a single process.
         residual_init_scale: scale of the residual branches' last conv at initialisation (1.0: PyTorch default).
         seed: seed of every random choice (crops, flips, init): the same seed gives the same run.
     """
@@ -128,6 +131,7 @@ class TrainConfig:
     num_workers: int = 0
     cache_images: bool = True
     channels_last: bool = True
+    sync_batchnorm: bool = False
     residual_init_scale: float = 0.1
     seed: int = 0
 
@@ -219,7 +223,7 @@ class TrainConfig:
             raise bad("lr", "a positive number")
         if not all(0 <= b < 1 for b in self.betas):
             raise bad("betas", "two numbers in [0, 1)")
-        for name in ("cache_images", "channels_last"):
+        for name in ("cache_images", "channels_last", "sync_batchnorm"):
             if not isinstance(getattr(self, name), bool):
                 raise bad(name, "true or false")
         for name in ("pretrain_lr_schedule", "lr_schedule"):

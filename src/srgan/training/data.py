@@ -145,18 +145,38 @@ class SRCropDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
 
 
 class StepSampler(Sampler[int]):
-    """Yields indices ``start * batch_size, start * batch_size + 1, ...`` for ``steps`` batches.
+    """Yields the dataset indices of steps ``start_step..steps`` of a phase: step ``s`` is the global batch
+    ``(offset + s) * batch_size ... (offset + s + 1) * batch_size - 1``.
 
-    Because dataset items depend only on their index, resuming at step ``start`` reproduces the batches of an
+    Because dataset items depend only on their index, resuming at step ``start_step`` reproduces the batches of an
     uninterrupted run, whatever the number of workers.
+
+    For distributed training, ``batch_size`` is the global batch and each of ``world_size`` ranks takes its
+    contiguous slice of every global batch: rank ``r`` yields items ``r * b ... (r + 1) * b - 1`` of each step, with
+    ``b = batch_size // world_size``. The ranks' slices of a step, in rank order, are exactly the single-process
+    batch of that step, so a run resumes exactly with any number of ranks (the role of ``DistributedSampler``).
+
+    Raises:
+        ValueError: ``batch_size`` is not divisible by ``world_size``, or ``rank`` is not in ``[0, world_size)``.
     """
 
-    def __init__(self, *, start_step: int, steps: int, batch_size: int, offset: int = 0) -> None:
-        self.start = (offset + start_step) * batch_size
-        self.stop = (offset + steps) * batch_size
+    def __init__(
+        self, *, start_step: int, steps: int, batch_size: int, offset: int = 0, rank: int = 0, world_size: int = 1
+    ) -> None:
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is not in [0, world_size) with world_size = {world_size}")
+        if batch_size % world_size:
+            raise ValueError(f"global batch_size {batch_size} is not divisible by world_size {world_size}")
+        self.batch_size = batch_size
+        self.per_rank = batch_size // world_size
+        self.first = offset + start_step
+        self.last = offset + steps
+        self.rank = rank
 
     def __iter__(self) -> Iterator[int]:
-        return iter(range(self.start, self.stop))
+        for step in range(self.first, self.last):
+            begin = step * self.batch_size + self.rank * self.per_rank
+            yield from range(begin, begin + self.per_rank)
 
     def __len__(self) -> int:
-        return max(0, self.stop - self.start)
+        return max(0, self.last - self.first) * self.per_rank
