@@ -11,7 +11,7 @@ from torch import nn
 from .models.generator import Generator, ResidualBlock
 from .models.peers import ClassicResidualBlock, ClassicSRGANGenerator, MSRResNet
 
-ModelT = TypeVar("ModelT", Generator, ClassicSRGANGenerator, MSRResNet)
+ModelT = TypeVar("ModelT", bound=Generator | ClassicSRGANGenerator | MSRResNet)
 
 __all__ = ["fold_batchnorm", "fuse_conv_bn"]
 
@@ -39,11 +39,19 @@ def fold_batchnorm(generator: ModelT) -> ModelT:
     Models without BatchNorm (:class:`~srgan.models.MSRResNet`) come back as an eval-mode copy.
     """
     g = copy.deepcopy(generator).eval()
-    if isinstance(g, MSRResNet):
-        return g
-    if isinstance(g, ClassicSRGANGenerator):
-        _fold_classic(g)
-        return g
+    _fold_in_place(g)
+    return g
+
+
+def _fold_in_place(model: Generator | ClassicSRGANGenerator | MSRResNet) -> None:
+    if isinstance(model, Generator):
+        _fold_generator(model)
+    elif isinstance(model, ClassicSRGANGenerator):
+        _fold_classic(model)
+
+
+def _fold_generator(g: Generator) -> None:
+    """Fold, in place, the BNs of the residual blocks and of the body tail."""
     for block in g.body:
         assert isinstance(block, ResidualBlock)
         for conv_name, bn_name in (("conv1", "bn1"), ("conv2", "bn2")):
@@ -52,7 +60,6 @@ def fold_batchnorm(generator: ModelT) -> ModelT:
     conv, bn = g.body_tail[0], g.body_tail[1]
     assert isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d)
     g.body_tail = nn.Sequential(fuse_conv_bn(conv, bn))
-    return g
 
 
 def _fold_classic(g: ClassicSRGANGenerator) -> None:

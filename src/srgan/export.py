@@ -55,7 +55,7 @@ def export_torchscript(model: SRGAN | SRModel, path: str | os.PathLike[str]) -> 
     with torch.no_grad(), warnings.catch_warnings():
         # TorchScript is what was asked for: its deprecation notice is not news to the caller.
         warnings.filterwarnings("ignore", message=r".*torch\.jit\.trace.* is deprecated", category=Warning)
-        traced = torch.jit.trace(module, example)
+        traced = torch.jit.trace(module, example)  # type: ignore[no-untyped-call]  # deprecation wrapper
     return _write_atomic(Path(path), lambda tmp: torch.jit.save(traced, str(tmp)))
 
 

@@ -80,6 +80,13 @@ class SuperResolution(nn.Module):
         self.tile = tile
         self.eval()
 
+    def train(self, mode: bool = True) -> SuperResolution:
+        """Set train/eval mode; also drops the inference path's cached copies of the generator, so that weights
+        changed in between (fine-tuning through ``differentiable=True``) are picked up."""
+        super().train(mode)
+        self._srgan.to()
+        return self
+
     @property
     def scale(self) -> int:
         """The upscaling factor."""
