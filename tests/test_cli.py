@@ -134,7 +134,9 @@ def test_failure_while_saving_leaves_no_partial_output(
         real_save(self, fp, *args, **kwargs)
 
     monkeypatch.setattr(Image.Image, "save", save)
-    code = main(["upscale", str(src), "-o", str(out), "--model", str(tiny_model_dir), "--device", "cpu"])
+    code = main(
+        ["upscale", str(src), "-o", str(out), "--model", str(tiny_model_dir), "--device", "cpu", "--workers", "1"]
+    )
 
     assert code == 1
     assert len(calls) == 3

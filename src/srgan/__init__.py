@@ -25,6 +25,7 @@ from .models import Generator as Generator
 from .pipeline import SRGAN as SRGAN
 from .training import TrainConfig as TrainConfig
 from .training import Trainer as Trainer
+from .transforms import SuperResolution as SuperResolution
 
 __all__ = [
     "SRGAN",
@@ -37,6 +38,7 @@ __all__ = [
     "PerceptualLoss",
     "PixelLoss",
     "SRGANError",
+    "SuperResolution",
     "TrainConfig",
     "Trainer",
     "__version__",

@@ -38,7 +38,8 @@ def fold_batchnorm(generator: ModelT) -> ModelT:
     Same output as ``generator.eval()`` up to float rounding (about 1e-6), one pass less over memory per BN.
     Models without BatchNorm (:class:`~srgan.models.MSRResNet`) come back as an eval-mode copy.
     """
-    g = copy.deepcopy(generator).eval()
+    g = copy.deepcopy(generator)
+    g.eval()
     _fold_in_place(g)
     return g
 

@@ -1,4 +1,4 @@
-"""The ``srgan`` command line: ``srgan upscale``, ``srgan models``, ``srgan --version``."""
+"""The ``srgan`` command line: ``srgan upscale``, ``srgan export``, ``srgan models``, ``srgan --version``."""
 
 from __future__ import annotations
 
@@ -194,6 +194,35 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_onnx, export_torchscript
+    from .pipeline import SRGAN
+
+    try:
+        model = SRGAN.from_pretrained(args.model, device="cpu", dtype="fp32")
+    except SRGANError as e:
+        print(f"srgan: cannot load model: {e}", file=sys.stderr)
+        return 2
+    try:
+        if args.format == "onnx":
+            path = export_onnx(model, args.output, opset=args.opset)
+        else:
+            path = export_torchscript(model, args.output)
+    except ImportError as e:
+        print(f"srgan: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"srgan: cannot write {args.output}: {e}", file=sys.stderr)
+        return 1
+    if not args.quiet:
+        s = model.scale
+        print(
+            f"wrote {path} ({args.format}): input (N, 3, H, W) float32 RGB in [0, 1], output (N, 3, {s}H, {s}W), "
+            "not clamped"
+        )
+    return 0
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -239,6 +268,19 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--workers", type=_positive_int, default=2, help="threads decoding and encoding images (default 2)")
     up.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     up.set_defaults(func=_cmd_upscale)
+    ex = sub.add_parser(
+        "export", help="write a model as ONNX or TorchScript (BatchNorm folded; any batch, height and width)"
+    )
+    ex.add_argument(
+        "--model",
+        default=None,
+        help="registered name, checkpoint file, folder or https URL (default: the packaged default model)",
+    )
+    ex.add_argument("--format", choices=["onnx", "torchscript"], required=True, help="file format")
+    ex.add_argument("-o", "--output", required=True, help="output file, e.g. model.onnx or model.pt")
+    ex.add_argument("--opset", type=_positive_int, default=17, help="ONNX opset version (default: 17)")
+    ex.add_argument("-q", "--quiet", action="store_true", help="no summary line")
+    ex.set_defaults(func=_cmd_export)
     models = sub.add_parser("models", help="list known weights and the cache folder")
     models.set_defaults(func=_cmd_models)
     return parser

@@ -12,6 +12,7 @@ the ``.onnx`` file needs ``onnxruntime`` or another ONNX runtime.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import tempfile
@@ -52,11 +53,12 @@ def export_torchscript(model: SRGAN | SRModel, path: str | os.PathLike[str]) -> 
     """
     module = prepare_for_export(model)
     example = torch.rand(_EXAMPLE_SHAPE)
-    with torch.no_grad(), warnings.catch_warnings():
-        # TorchScript is what was asked for: its deprecation notice is not news to the caller.
-        warnings.filterwarnings("ignore", message=r".*torch\.jit\.trace.* is deprecated", category=Warning)
-        traced = torch.jit.trace(module, example)  # type: ignore[no-untyped-call]  # deprecation wrapper
-    return _write_atomic(Path(path), lambda tmp: torch.jit.save(traced, str(tmp)))
+    with warnings.catch_warnings():
+        # TorchScript is what was asked for: torch's deprecation notices are not news to the caller.
+        warnings.filterwarnings("ignore", message=r".*torch\.jit\.\w+` is deprecated", category=FutureWarning)
+        with torch.no_grad():
+            traced = torch.jit.trace(module, example)  # type: ignore[no-untyped-call]  # deprecation wrapper
+        return _write_atomic(Path(path), lambda tmp: torch.jit.save(traced, str(tmp)))
 
 
 def export_onnx(model: SRGAN | SRModel, path: str | os.PathLike[str], *, opset: int = 17) -> Path:
@@ -65,14 +67,14 @@ def export_onnx(model: SRGAN | SRModel, path: str | os.PathLike[str], *, opset: 
     Args:
         model: an :class:`~srgan.SRGAN` or a generator (srgan's or a peer architecture).
         path: destination file (written atomically).
-        opset: ONNX opset version (17 runs on onnxruntime >= 1.14; torch exports at 18 and converts down).
+        opset: ONNX opset version of the file (torch exports at opset 18 and converts down to a lower one).
 
     Raises:
         ImportError: ``onnx`` or ``onnxscript`` is not installed.
     """
-    try:
-        import onnx  # noqa: F401
-        import onnxscript  # noqa: F401
+    try:  # imported by name: both are optional, and torch.onnx.export needs them
+        for name in ("onnx", "onnxscript"):
+            importlib.import_module(name)
     except ImportError as e:
         raise ImportError(
             f"ONNX export needs the 'onnx' and 'onnxscript' packages ({e}): pip install \"srgan[export]\" "

@@ -22,7 +22,9 @@ from . import _image, hub
 from ._fuse import fold_batchnorm
 from ._tiling import Tile, plan_tiles, receptive_radius
 from .errors import ConfigError, ImageTooLargeError, InvalidImageError, UnknownModelError
+from .models import SRModel
 from .models.generator import Generator
+from .models.peers import ClassicSRGANGenerator, MSRResNet
 from .weights import Checkpoint, build_generator, get_entry, load_checkpoint, packaged_path, save_checkpoint
 
 __all__ = ["SRGAN", "resolve_device", "resolve_dtype", "CHECKPOINT_NAME"]
@@ -108,12 +110,15 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torc
 class SRGAN:
     """A super-resolution model ready for inference.
 
-    Wraps a :class:`~srgan.models.Generator` (available unchanged as :attr:`generator`) and runs it on images of
-    any supported kind, size, device and precision. Thread-safe: several threads may call :meth:`upscale` on one
+    Wraps a generator (available unchanged as :attr:`generator`) and runs it on images of any supported kind,
+    size, device and precision. The generator is srgan's :class:`~srgan.models.Generator` or a peer architecture
+    loaded from another project's checkpoint (:class:`~srgan.models.ClassicSRGANGenerator`,
+    :class:`~srgan.models.MSRResNet`). Thread-safe: several threads may call :meth:`upscale` on one
     object.
 
     Args:
-        generator: the generator to use; it is not modified (inference runs on an internal copy).
+        generator: the generator to use (any :data:`~srgan.models.SRModel`); it is not modified (inference runs on
+            an internal copy).
         device: ``"auto"``/None (CUDA, then MPS, then CPU), or any torch device.
         dtype: compute precision: None (fp16 on CUDA, bf16 on CPUs with native bf16, else fp32),
             ``torch.float32``/``"fp32"`` (opts out of reduced precision),
@@ -123,20 +128,23 @@ class SRGAN:
 
     def __init__(
         self,
-        generator: Generator,
+        generator: SRModel,
         *,
         device: str | torch.device | None = None,
         dtype: str | torch.dtype | None = None,
         meta: dict[str, Any] | None = None,
     ) -> None:
-        if not isinstance(generator, Generator):
-            raise ConfigError(f"expected an srgan.models.Generator, got {type(generator).__name__}")
+        if not isinstance(generator, (Generator, ClassicSRGANGenerator, MSRResNet)):
+            raise ConfigError(
+                "expected an srgan.models.Generator, ClassicSRGANGenerator or MSRResNet, "
+                f"got {type(generator).__name__}"
+            )
         self.generator = generator
         self.meta: dict[str, Any] = dict(meta or {})
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
         self._lock = threading.Lock()
-        self._models: dict[tuple[torch.device, torch.dtype], Generator] = {}
+        self._models: dict[tuple[torch.device, torch.dtype], SRModel] = {}
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -151,7 +159,9 @@ class SRGAN:
         """Load a generator.
 
         Args:
-            model: a registered name (``srgan models`` lists them), a checkpoint file, a folder written by
+            model: a registered name (``srgan models`` lists them), a checkpoint file (srgan's, or a plain state
+                dict of srgan's Generator, of the "srgan-classic" layout or of BasicSR's MSRResNet: the
+                architecture is read from the keys and shapes), a folder written by
                 :meth:`save_pretrained` or by the Trainer, or an https URL (downloaded once into the cache,
                 see :mod:`srgan.hub`). None loads the default packaged model.
             device: see :class:`SRGAN`.
@@ -191,7 +201,7 @@ class SRGAN:
 
     @property
     def scale(self) -> int:
-        """The upscaling factor (2, 4 or 8)."""
+        """The upscaling factor (2, 3, 4 or 8)."""
         return self.generator.scale
 
     def __repr__(self) -> str:
@@ -365,7 +375,7 @@ class SRGAN:
     def _bytes_per_px(self) -> float:
         return _activation_bytes_per_input_pixel(self.generator, self.dtype)
 
-    def _model(self, device: torch.device, dtype: torch.dtype) -> Generator:
+    def _model(self, device: torch.device, dtype: torch.dtype) -> SRModel:
         key = (device, dtype)
         with self._lock:
             model = self._models.get(key)
@@ -419,7 +429,7 @@ class _Uploader:
         return tensor
 
 
-def _activation_bytes_per_input_pixel(generator: Generator, dtype: torch.dtype) -> float:
+def _activation_bytes_per_input_pixel(generator: SRModel, dtype: torch.dtype) -> float:
     """Peak inference memory per input pixel, from the widest upsampling stage (measured: about 5.1 kB for the
     default x4 model in bf16, 10 kB in fp32; 2.5 live tensors of ``4 * channels * (scale / 2) ** 2`` values)."""
     cfg = generator.config

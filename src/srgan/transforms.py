@@ -11,7 +11,7 @@ Example::
 from __future__ import annotations
 
 import os
-from typing import TypeVar, overload
+from typing import Any, overload
 
 import torch
 from PIL import Image
@@ -24,8 +24,6 @@ from .models.peers import ClassicSRGANGenerator, MSRResNet
 from .pipeline import SRGAN
 
 __all__ = ["SuperResolution"]
-
-_InputT = TypeVar("_InputT", torch.Tensor, Image.Image)
 
 
 class SuperResolution(nn.Module):
@@ -86,6 +84,19 @@ class SuperResolution(nn.Module):
         super().train(mode)
         self._srgan.to()
         return self
+
+    def __getstate__(self) -> dict[str, Any]:
+        # SRGAN holds a lock and cached copies: keep its settings instead, so that copy.deepcopy (EMA) and pickling
+        # work; __setstate__ rebuilds it around the (copied) generator.
+        state: dict[str, Any] = dict(super().__getstate__())  # type: ignore[no-untyped-call]
+        srgan: SRGAN = state.pop("_srgan")
+        state["_srgan_settings"] = {"device": srgan.device, "dtype": srgan.dtype, "meta": srgan.meta}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        settings = state.pop("_srgan_settings")
+        super().__setstate__(state)  # type: ignore[no-untyped-call]
+        self._srgan = SRGAN(self.generator, **settings)
 
     @property
     def scale(self) -> int:
