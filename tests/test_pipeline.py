@@ -309,3 +309,21 @@ def test_batched_tiles_equal_one_by_one(tiny_model: SRGAN, monkeypatch: pytest.M
     batched = tiny_model.upscale_tensor(x, tile=8)
     torch.testing.assert_close(batched, one_by_one, atol=1e-5, rtol=0)
     assert max(calls) == 6  # 3 tiles x batch of 2 images in one forward
+
+
+def test_packaged_default_loads_offline_and_upscales(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from srgan import weights
+
+    if weights.DEFAULT_MODEL is None:
+        pytest.skip("no packaged default weights in this checkout")
+    monkeypatch.setenv("SRGAN_OFFLINE", "1")
+    monkeypatch.setenv("SRGAN_CACHE_DIR", str(tmp_path / "cache"))
+    model = SRGAN.from_pretrained(device="cpu")
+    assert model.scale == 4 and model.generator.config == weights.get_entry(weights.DEFAULT_MODEL).config
+    photo = make_photo(24, 20)
+    out = model.upscale(photo)
+    assert out.shape == (80, 96, 3)
+    # A trained model is close to bicubic on a smooth photo, not noise: compare with a 4x nearest upscale.
+    ref = np.repeat(np.repeat(photo, 4, 0), 4, 1).astype(np.float64)
+    assert np.abs(out.astype(np.float64) - ref).mean() < 20
+    assert not (tmp_path / "cache").exists()  # nothing downloaded or cached

@@ -225,3 +225,22 @@ def test_works_with_a_dataloader(tiny_image_dir: Path) -> None:
         for j in range(2):
             item_lr, item_hr = ds[(k + 1) * 2 + j]
             assert torch.equal(hr[j], item_hr) and torch.equal(lr[j], item_lr)
+
+
+def test_ranks_take_their_slice_of_each_global_batch() -> None:
+    single = list(StepSampler(start_step=1, steps=4, batch_size=6))
+    shards = [list(StepSampler(start_step=1, steps=4, batch_size=6, rank=r, world_size=3)) for r in range(3)]
+    assert shards[1] == [8, 9, 14, 15, 20, 21] and all(len(s) == 6 for s in shards)
+    # Step by step, the ranks' slices in rank order are the single-process batch (2 images per rank and step).
+    merged = [i for k in range(3) for s in shards for i in s[2 * k : 2 * k + 2]]
+    assert merged == single
+    # Resuming with another number of ranks continues the same stream.
+    head = [list(StepSampler(start_step=0, steps=1, batch_size=6, rank=r, world_size=2)) for r in range(2)]
+    assert head[0] + head[1] == list(StepSampler(start_step=0, steps=1, batch_size=6))
+
+
+def test_the_global_batch_must_split_over_the_ranks() -> None:
+    with pytest.raises(ValueError, match="batch_size 6 is not divisible by world_size 4"):
+        StepSampler(start_step=0, steps=1, batch_size=6, world_size=4)
+    with pytest.raises(ValueError, match="rank 2 is not in"):
+        StepSampler(start_step=0, steps=1, batch_size=6, rank=2, world_size=2)

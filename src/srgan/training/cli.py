@@ -23,6 +23,9 @@ _EPILOG = """examples:
   srgan-train --train-dir data/coco --output-dir runs/gan --phase gan --init runs/srresnet
   # continue an interrupted run:
   srgan-train --train-dir data/coco --output-dir runs/srgan --resume
+  # 4 GPUs of one machine with DistributedDataParallel (batch_size is the global batch: 4 per GPU here):
+  torchrun --standalone --nproc_per_node=4 -m srgan.train --train-dir data/DIV2K_train_HR --output-dir runs/ddp \
+      --batch-size 16 --set sync_batchnorm=true
 
 The output folder loads directly: SRGAN.from_pretrained("runs/srgan").
 Every TrainConfig field can be set with --config FILE.json or --set FIELD=VALUE (JSON values)."""
@@ -41,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="FILE", help="TrainConfig JSON file (command-line options override it)")
     p.add_argument("--phase", choices=["pretrain", "gan", "both"], help="which phase(s) to run (default: both)")
     p.add_argument("--steps", type=int, help="steps of each selected phase (overrides pretrain_steps/gan_steps)")
-    p.add_argument("--batch-size", type=int, help="images per step (default 16)")
+    p.add_argument(
+        "--batch-size", type=int, help="images per step (default 16); under torchrun the global batch of all processes"
+    )
     p.add_argument("--crop-size", type=int, help="HR crop size, divisible by the scale (default 96)")
     p.add_argument("--lr", type=float, help="learning rate (default 1e-4)")
     p.add_argument("--pretrain-loss", help="pretrain pixel loss: mse (default), l1, or a spec like 'l1:1+mse:0.5'")
@@ -50,7 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--degradation", choices=["bicubic", "blur"], help="how LR images are made (default bicubic)")
     p.add_argument("--scale", type=int, choices=[2, 4, 8], help="upscaling factor (default 4)")
     p.add_argument("--init", metavar="MODEL", help="start from these generator weights (name, file or folder)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps (default auto)")
+    p.add_argument(
+        "--device", default="auto", help="auto, cpu, cuda, cuda:N, mps (default auto; under torchrun cuda:LOCAL_RANK)"
+    )
     p.add_argument("--workers", type=int, help="DataLoader worker processes")
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/checkpoint.pt")
     p.add_argument(
@@ -106,10 +113,23 @@ def _resolve_config(args: argparse.Namespace) -> TrainConfig:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``srgan-train``."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    from .distributed import env_rank, env_world_size
+
+    try:
+        rank, distributed = env_rank(), env_world_size() > 1
+    except SRGANError as e:
+        print(f"srgan-train: error: {e}", file=sys.stderr)
+        return 2
+    # Under torchrun only rank 0 reports progress; the other ranks log warnings and errors.
+    where = f" (rank {rank})" if distributed else ""
+    logging.basicConfig(
+        level=logging.INFO if rank == 0 else logging.WARNING,
+        format=f"%(asctime)s %(levelname)s{where} %(message)s",
+    )
     try:
         config = _resolve_config(args)
-        print("resolved config:\n" + config.to_json(), end="")
+        if rank == 0:
+            print("resolved config:\n" + config.to_json(), end="")
         from .trainer import Trainer
 
         trainer = Trainer(
@@ -124,11 +144,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         result = trainer.fit()
     except SRGANError as e:
-        print(f"srgan-train: error: {e}", file=sys.stderr)
+        print(f"srgan-train: error{where}: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"srgan-train: interrupted; resume with --resume (state in {args.output_dir})", file=sys.stderr)
+        if rank == 0:
+            print(f"srgan-train: interrupted; resume with --resume (state in {args.output_dir})", file=sys.stderr)
         return 130
+    if rank != 0:
+        return 0
     scores = ", ".join(f"{k} {v:.4f}" for k, v in result.last_metrics.items()) or "no validation"
     best = f", best pretrain PSNR {result.best_psnr:.3f} dB" if result.best_psnr is not None else ""
     print(f"done: steps {result.steps}; last validation: {scores}{best}; output in {result.output_dir}")

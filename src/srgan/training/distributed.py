@@ -10,16 +10,16 @@ left to the caller to destroy.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.distributed.nn.functional import all_reduce as differentiable_all_reduce
 from torch.nn.parallel import DistributedDataParallel
 
 from ..errors import ConfigError, SRGANError
@@ -30,6 +30,13 @@ __all__ = ["DistributedContext", "setup", "env_rank", "env_world_size", "convert
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+# Rank-local buffers (no broadcast of batch-norm statistics before each forward): newer PyTorch renamed the option.
+_LOCAL_BUFFERS: dict[str, Any] = (
+    {"forward_sync_buffers": False}
+    if "forward_sync_buffers" in inspect.signature(DistributedDataParallel.__init__).parameters
+    else {"broadcast_buffers": False}
+)
 
 
 def _env_int(name: str, default: int) -> int:
@@ -124,7 +131,7 @@ class DistributedContext:
         if not self.enabled:
             return module
         device_ids = [self.device.index] if self.device.type == "cuda" else None
-        return DistributedDataParallel(module, device_ids=device_ids, broadcast_buffers=False)
+        return DistributedDataParallel(module, device_ids=device_ids, **_LOCAL_BUFFERS)
 
     def shutdown(self) -> None:
         """Destroy the process group if :func:`setup` created it (safe to call more than once)."""
@@ -193,6 +200,26 @@ def setup(device: str | torch.device | None = "auto") -> DistributedContext:
 # Batch norm over the global batch
 
 
+class _AllReduceSum(torch.autograd.Function):
+    """The sum of a tensor over ranks; its gradient is the sum over ranks of the output's gradients."""
+
+    @staticmethod
+    def forward(ctx: Any, t: torch.Tensor) -> torch.Tensor:
+        out = t.clone(memory_format=torch.contiguous_format)
+        dist.all_reduce(out)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        out = grad.clone(memory_format=torch.contiguous_format)
+        dist.all_reduce(out)
+        return out
+
+
+def _all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
+    return cast(torch.Tensor, _AllReduceSum.apply(t))
+
+
 class _SyncBatchNorm2d(nn.BatchNorm2d):
     """``BatchNorm2d`` whose training-mode statistics cover every rank's batch, on any device and backend.
 
@@ -209,13 +236,13 @@ class _SyncBatchNorm2d(nn.BatchNorm2d):
         x = input.float()
         shape = (1, -1, 1, 1)
         count = x.new_full((1,), float(x.numel() // x.shape[1]))
-        stats = differentiable_all_reduce(torch.cat([x.sum((0, 2, 3)), count]))
-        n = stats[-1]
+        stats = _all_reduce_sum(torch.cat([x.sum((0, 2, 3)), count]))
+        n = stats[-1].detach()
         if float(n) <= 1:
             raise ValueError(f"expected more than 1 value per channel when training, got input size {input.shape}")
         mean = stats[:-1] / n
         centered = x - mean.view(shape)
-        var = differentiable_all_reduce(centered.square().sum((0, 2, 3))) / n
+        var = _all_reduce_sum(centered.square().sum((0, 2, 3))) / n
         out = centered * torch.rsqrt(var + self.eps).view(shape)
         if self.weight is not None and self.bias is not None:
             out = out * self.weight.view(shape) + self.bias.view(shape)
@@ -256,5 +283,5 @@ def convert_sync_batchnorm(module: nn.Module, device: torch.device) -> nn.Module
     state-dict keys are unchanged, so checkpoints load into plain ``BatchNorm2d`` models.
     """
     if device.type == "cuda":
-        return cast(nn.Module, nn.SyncBatchNorm.convert_sync_batchnorm(module))
+        return cast(nn.Module, nn.SyncBatchNorm.convert_sync_batchnorm(module))  # type: ignore[no-untyped-call]
     return _to_sync(module)

@@ -27,10 +27,11 @@ from ..errors import CheckpointError, ConfigError, DataError, TrainingDivergedEr
 from ..losses import AdversarialLoss, PerceptualLoss, pixel_loss
 from ..metrics import psnr, ssim
 from ..models import Discriminator, Generator
-from ..pipeline import CHECKPOINT_NAME, cpu_has_native_bf16, resolve_device
+from ..pipeline import CHECKPOINT_NAME, cpu_has_native_bf16
 from ..weights import atomic_torch_save, load_checkpoint, remove_leftover_temp_files, save_checkpoint
 from .config import TrainConfig, parse_loss_spec
 from .data import SRCropDataset, StepSampler, find_images, make_degradation, read_rgb
+from .distributed import DistributedContext, convert_sync_batchnorm, setup
 
 __all__ = ["Trainer", "TrainResult", "STATE_NAME"]
 
@@ -86,12 +87,18 @@ class Trainer:
     PSNR, or the last of the GAN phase; ``SRGAN.from_pretrained(output_dir)`` loads it), ``metrics.jsonl`` and
     ``samples/``.
 
+    Under ``torchrun`` (``WORLD_SIZE > 1`` in the environment) the Trainer initialises ``torch.distributed`` and
+    trains with DistributedDataParallel: ``config.batch_size`` is the global batch, split evenly over the ranks, and
+    only rank 0 logs, validates and writes files (see ``docs/distributed.md``). A process group the Trainer created
+    is destroyed when :meth:`fit` returns or raises, or when the constructor fails.
+
     Args:
         config: the run's :class:`TrainConfig`.
         train_dirs: folders of training images (searched recursively).
         val_dirs: folders of validation images (full images, LR by the benchmark's bicubic).
         output_dir: where everything is written.
-        device: ``"auto"`` (CUDA, MPS, CPU) or a torch device.
+        device: ``"auto"`` (CUDA, MPS, CPU) or a torch device; in a distributed run ``"auto"`` and ``"cuda"`` mean
+            ``cuda:LOCAL_RANK``.
         resume: continue from ``output_dir/checkpoint.pt`` if it exists.
         init_generator: start from these generator weights (e.g. a pretrained SRResNet for ``phase="gan"``):
             a :class:`Generator`, or anything ``SRGAN.from_pretrained`` accepts.
@@ -115,12 +122,28 @@ class Trainer:
         self.train_dirs = [Path(d) for d in train_dirs]
         self.val_dirs = [Path(d) for d in val_dirs]
         self.output_dir = Path(output_dir)
-        self.device = resolve_device(device)
-        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.dist: DistributedContext = setup(device)
+        self.device = self.dist.device
+        try:
+            self._build(progress=progress, resume=resume, init_generator=init_generator)
+        except BaseException:
+            self.dist.shutdown()
+            raise
+
+    def _build(
+        self, *, progress: bool | None, resume: bool, init_generator: Generator | str | os.PathLike[str] | None
+    ) -> None:
+        config = self.config
+        if self.dist.enabled:
+            self._check_same_config()
+        self.batch_per_rank = self._check_batch()
+        main = self.dist.is_main
+        self.progress = main and (sys.stderr.isatty() if progress is None else progress)
         self.amp_dtype = self._resolve_amp()
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        for name in (STATE_NAME, CHECKPOINT_NAME):  # partial files of a run that was killed while saving
-            remove_leftover_temp_files(self.output_dir / name)
+        if main:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            for name in (STATE_NAME, CHECKPOINT_NAME):  # partial files of a run that was killed while saving
+                remove_leftover_temp_files(self.output_dir / name)
 
         torch.manual_seed(config.seed)
         random.seed(config.seed)
@@ -137,6 +160,9 @@ class Trainer:
         self.ema: Generator | None = None
         if config.ema_decay is not None:
             self.ema = copy.deepcopy(self.generator).requires_grad_(False)
+        if config.sync_batchnorm and self.dist.enabled:
+            convert_sync_batchnorm(self.generator, self.device)
+            convert_sync_batchnorm(self.discriminator, self.device)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=config.betas)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr, betas=config.betas)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
@@ -146,7 +172,7 @@ class Trainer:
         self.best_psnr: float | None = None
         self.last_metrics: dict[str, float] = {}
         self._losses: dict[str, nn.Module] = {}
-        self._tb: Any = _tensorboard_writer(self.output_dir / "tensorboard")
+        self._tb: Any = _tensorboard_writer(self.output_dir / "tensorboard") if main else None
 
         self.dataset = SRCropDataset(
             self.train_dirs,
@@ -156,12 +182,56 @@ class Trainer:
             cache_images=config.cache_images,
             seed=config.seed,
         )
-        self.val_images = self._load_val()
-        if resume and (self.output_dir / STATE_NAME).exists():
-            self._load_state(self.output_dir / STATE_NAME)
-        config.to_json(self.output_dir / "config.json")
+        self.val_images = self._load_val() if main else []
+        if resume:
+            path = self.output_dir / STATE_NAME
+            # Rank 0 reads the file and sends it: other nodes need no shared file system.
+            state = self.dist.on_main(lambda: self._read_state(path) if path.exists() else None)
+            if state is not None:
+                self._load_state_dict(state)
+                if main:
+                    logger.info("resumed from %s: phase %s, step %d", path, self.phase, self.step)
+        if main:
+            config.to_json(self.output_dir / "config.json")
+        # What the training step calls: DistributedDataParallel wrappers in a distributed run (gradients averaged
+        # over ranks), else the modules themselves. ``generator`` and ``discriminator`` stay the plain modules, so
+        # state dicts and checkpoints never carry DDP's "module." prefix.
+        self._g = self.dist.wrap(self.generator)
+        self._d = self.dist.wrap(self.discriminator)
 
     # ------------------------------------------------------------------ setup helpers
+    def _check_same_config(self) -> None:
+        """Every rank must train with rank 0's configuration (e.g. nodes started with different options).
+
+        ``num_workers`` and ``cache_images`` may differ: they change how a process loads data, not what it computes.
+        """
+        mine = {k: v for k, v in self.config.to_dict().items() if k not in ("num_workers", "cache_images")}
+        reference = self.dist.on_main(lambda: mine)
+        if not self.dist.all_true(reference == mine):
+            differ = sorted(k for k in mine if reference.get(k) != mine[k]) or "none here; another rank's differs"
+            raise ConfigError(
+                f"the processes of this run have different TrainConfigs (fields differing from rank 0's: {differ}); "
+                "start every node with the same options (with --resume and no --config, each node reads "
+                "OUTPUT_DIR/config.json: copy it or pass --config)"
+            )
+
+    def _check_batch(self) -> int:
+        """Images per rank: ``batch_size`` is the global batch and must split evenly over the ranks."""
+        c, w = self.config, self.dist.world_size
+        if c.batch_size % w:
+            raise ConfigError(
+                f"TrainConfig.batch_size = {c.batch_size} is the global batch and must be divisible by the number "
+                f"of processes, {w}: use e.g. {-(-c.batch_size // w) * w} ({-(-c.batch_size // w)} per process)"
+            )
+        per_rank = c.batch_size // w
+        if w > 1 and c.phase != "pretrain" and not c.sync_batchnorm and per_rank * (c.crop_size // 16) ** 2 < 2:
+            raise ConfigError(
+                f"batch_size = {c.batch_size} over {w} processes with crop_size = {c.crop_size} leaves each rank's "
+                "discriminator BatchNorm a single value per channel; use a larger batch_size or crop_size, or "
+                "sync_batchnorm=true"
+            )
+        return per_rank
+
     def _resolve_amp(self) -> torch.dtype | None:
         amp = self.config.amp
         if amp == "none":
@@ -184,7 +254,13 @@ class Trainer:
         else:
             from ..pipeline import SRGAN
 
-            src = SRGAN.from_pretrained(init, device="cpu", dtype="fp32").generator
+            loaded = SRGAN.from_pretrained(init, device="cpu", dtype="fp32").generator
+            if not isinstance(loaded, Generator):
+                raise ConfigError(
+                    f"init weights {init} hold the {type(loaded).__name__} architecture, not srgan's Generator; "
+                    "training starts only from srgan Generator weights"
+                )
+            src = loaded
         if src.config != self.generator.config:
             raise ConfigError(
                 f"init generator has architecture {src.config}, but the config asks for {self.generator.config}"
@@ -273,7 +349,7 @@ class Trainer:
         atomic_torch_save(self.state_dict(), path)
         return path
 
-    def _load_state(self, path: Path) -> None:
+    def _read_state(self, path: Path) -> dict[str, Any]:
         try:
             # Trainer checkpoints hold optimizer and RNG state (numpy arrays, tuples): our own files only.
             state = torch.load(path, map_location="cpu", weights_only=False)
@@ -287,6 +363,10 @@ class Trainer:
             raise ConfigError(
                 f"{path} was written for a different architecture ({state['config']}); use a fresh output folder"
             )
+        return state
+
+    def _load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from ``state`` (a :meth:`state_dict`, written by a run with any number of processes)."""
         self.generator.load_state_dict(state["generator"])
         self.discriminator.load_state_dict(state["discriminator"])
         if self.ema is not None:
@@ -301,7 +381,6 @@ class Trainer:
         torch.set_rng_state(state["rng"]["torch"])
         random.setstate(state["rng"]["python"])
         np.random.set_state(state["rng"]["numpy"])
-        logger.info("resumed from %s: phase %s, step %d", path, self.phase, self.step)
 
     def export_generator(self) -> Path:
         """Write ``generator.pt`` (the EMA weights when enabled) for ``SRGAN.from_pretrained(output_dir)``."""
@@ -323,10 +402,17 @@ class Trainer:
     def _batches(self, phase: str) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         total = self._phase_steps(phase)
         offset = 0 if phase == "pretrain" else self.config.pretrain_steps
-        sampler = StepSampler(start_step=self.step, steps=total, batch_size=self.config.batch_size, offset=offset)
+        sampler = StepSampler(
+            start_step=self.step,
+            steps=total,
+            batch_size=self.config.batch_size,
+            offset=offset,
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
+        )
         loader = DataLoader(
             self.dataset,
-            batch_size=self.config.batch_size,
+            batch_size=self.batch_per_rank,
             sampler=sampler,
             num_workers=self.config.num_workers,
             pin_memory=self.device.type == "cuda",
@@ -341,9 +427,11 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
     def _check(self, loss: torch.Tensor, what: str) -> None:
-        if not torch.isfinite(loss):
+        finite = bool(torch.isfinite(loss))
+        if not self.dist.all_true(finite):  # every rank stops together
+            value = "non-finite on another rank" if finite else loss.item()
             raise TrainingDivergedError(
-                f"{what} loss became {loss.item()} at {self.phase} step {self.step}; the run stopped and the last "
+                f"{what} loss became {value} at {self.phase} step {self.step}; the run stopped and the last "
                 f"good checkpoint ({self.output_dir / STATE_NAME}) is intact. Lower the learning rate or use "
                 "amp='none' and resume."
             )
@@ -363,7 +451,7 @@ class Trainer:
         logs: dict[str, float] = {}
         if self.phase == "pretrain":
             with self._autocast():
-                sr = self.generator(lr_img)
+                sr = self._g(lr_img)
             loss, parts = self._loss("pretrain")(sr.float(), hr)
             self._check(loss, "pixel")
             self.opt_g.zero_grad(set_to_none=True)
@@ -377,15 +465,16 @@ class Trainer:
         # Discriminator update.
         self.discriminator.train()
         with self._autocast():
-            sr = self.generator(lr_img)
-            real_logits = self.discriminator(hr)
-            fake_logits = self.discriminator(sr.detach())
+            sr = self._g(lr_img)
+            real_logits = self._d(hr)
+            fake_logits = self._d(sr.detach())
         d_loss = adv.discriminator_loss(real_logits.float(), fake_logits.float())
         self._check(d_loss, "discriminator")
         self.opt_d.zero_grad(set_to_none=True)
         self.scaler.scale(d_loss).backward()
         self.scaler.step(self.opt_d)
-        # Generator update.
+        # Generator update: through the plain discriminator (its parameters frozen), so that DDP waits for no
+        # discriminator gradients; the generator's gradients are averaged by its own DDP wrapper.
         self.discriminator.requires_grad_(False)
         try:
             with self._autocast():
@@ -459,7 +548,11 @@ class Trainer:
             self._tb.flush()
 
     def fit(self) -> TrainResult:
-        """Run the configured phase(s) to the end (or continue a resumed run). Ctrl-C saves and re-raises."""
+        """Run the configured phase(s) to the end (or continue a resumed run). Ctrl-C saves and re-raises.
+
+        In a distributed run the result's ``best_psnr`` and ``last_metrics`` are rank 0's (other ranks do not
+        validate).
+        """
         phases = {"pretrain": ["pretrain"], "gan": ["gan"], "both": ["pretrain", "gan"]}[self.config.phase]
         try:
             for phase in phases[phases.index(self.phase) :]:
@@ -471,6 +564,7 @@ class Trainer:
             if self._tb is not None:
                 self._tb.close()
                 self._tb = None
+            self.dist.shutdown()
         return TrainResult(
             steps=dict(self.steps_done),
             best_psnr=self.best_psnr,
@@ -481,28 +575,34 @@ class Trainer:
     def _start_gan_from_best_pretrain(self) -> None:
         """The GAN phase starts from the exported pretrain generator (best validation PSNR, or EMA weights)."""
         exported = self.output_dir / CHECKPOINT_NAME
-        if exported.exists():
-            state = load_checkpoint(exported).state_dict
+        # Only rank 0 knows which pretrain generator was best: it reads the file and sends the weights.
+        state = self.dist.on_main(lambda: load_checkpoint(exported).state_dict if exported.exists() else None)
+        if state is not None:
             self.generator.load_state_dict(state)
             if self.ema is not None:
                 self.ema.load_state_dict(state)
-            logger.info("GAN phase starts from %s (pretrain PSNR %s)", exported, self.best_psnr)
+            if self.dist.is_main:
+                logger.info("GAN phase starts from %s (pretrain PSNR %s)", exported, self.best_psnr)
 
     def _run_phase(self) -> None:
         c = self.config
+        main = self.dist.is_main
         total = self._phase_steps(self.phase)
         if self.step >= total:
             return
-        logger.info(
-            "%s phase: steps %d..%d, batch %d, crop %d, amp %s, device %s",
-            self.phase,
-            self.step,
-            total,
-            c.batch_size,
-            c.crop_size,
-            self.amp_dtype,
-            self.device,
-        )
+        if main:
+            w = self.dist.world_size
+            batch = f"{c.batch_size}" if w == 1 else f"{c.batch_size} global ({self.batch_per_rank} x {w} processes)"
+            logger.info(
+                "%s phase: steps %d..%d, batch %s, crop %d, amp %s, device %s",
+                self.phase,
+                self.step,
+                total,
+                batch,
+                c.crop_size,
+                self.amp_dtype,
+                self.device,
+            )
         bar = tqdm(
             total=total, initial=self.step, desc=self.phase, unit="step", disable=not self.progress, dynamic_ncols=True
         )
@@ -519,30 +619,38 @@ class Trainer:
                 bar.set_postfix(loss=f"{logs['loss']:.4f}", lr=f"{self.lr_at(self.step - 1, self.phase):.1e}")
                 if self.step % c.log_every == 0:
                     dt = time.perf_counter() - t0
-                    rec = {
-                        "phase": self.phase,
-                        "step": self.step,
-                        "lr": self.lr_at(self.step - 1, self.phase),
-                        "loss": float(np.mean(window)),
-                        "steps_per_s": len(window) / dt,
-                    }
-                    rec.update({k: v for k, v in logs.items() if k != "loss"})
-                    self._log(rec)
+                    # Losses of the global batch: the mean of the ranks' (equal-sized) shares.
+                    keys = [k for k in logs if k != "loss"]
+                    values = self.dist.mean([float(np.mean(window)), *(logs[k] for k in keys)])
+                    if main:
+                        rec = {
+                            "phase": self.phase,
+                            "step": self.step,
+                            "lr": self.lr_at(self.step - 1, self.phase),
+                            "loss": values[0],
+                            "steps_per_s": len(window) / dt,
+                        }
+                        rec.update(zip(keys, values[1:], strict=True))
+                        self._log(rec)
                     window, t0 = [], time.perf_counter()
-                last = self.step == total
-                if c.val_every and (self.step % c.val_every == 0 or last):
-                    self._after_validation(self.validate())
-                elif last and not self.val_images:
-                    self.export_generator()
-                if (c.ckpt_every and self.step % c.ckpt_every == 0) or last:
-                    self.save_state()
+                if main:
+                    last = self.step == total
+                    if c.val_every and (self.step % c.val_every == 0 or last):
+                        self._after_validation(self.validate())
+                    elif last and not self.val_images:
+                        self.export_generator()
+                    if (c.ckpt_every and self.step % c.ckpt_every == 0) or last:
+                        self.save_state()
         except KeyboardInterrupt:
-            logger.warning("interrupted at %s step %d: saving %s", self.phase, self.step, self.output_dir / STATE_NAME)
-            self.save_state()
+            if main:
+                logger.warning(
+                    "interrupted at %s step %d: saving %s", self.phase, self.step, self.output_dir / STATE_NAME
+                )
+                self.save_state()
             raise
         finally:
             bar.close()
-        if not c.val_every:
+        if not c.val_every and main:
             self.export_generator()
 
     def _after_validation(self, metrics: dict[str, float]) -> None:
