@@ -110,6 +110,7 @@ def test_auto_tile_bounds_memory_per_tile() -> None:
         assert padded**2 * _activation_bytes_per_input_pixel(model.generator, model.dtype) <= _CPU_TILE_BUDGET
         assert tile >= 256  # and tiles stay large enough that the overlap is a small share of the work
     assert SRGAN(Generator(), device="cpu", dtype="bf16")._auto_tile(512, 512, cpu) == 512
+    assert SRGAN(Generator(), device="cpu", dtype="bf16")._auto_tile(512, 512, cpu, batch=8) < 512  # a batch shares it
 
 
 def test_max_output_pixels_guard(tiny_model: SRGAN) -> None:

@@ -307,7 +307,7 @@ class SRGAN:
         """
         n, _, h, w = x.shape
         device, dtype = self.device, self.dtype
-        tile = self._auto_tile(h, w, device) if tile is None else int(tile)
+        tile = self._auto_tile(h, w, device, batch=n) if tile is None else int(tile)
         pad = receptive_radius(self.generator.config)
         tiles = list(plan_tiles(h, w, tile=tile, pad=pad))
         padded = max((t.py1 - t.py0) * (t.px1 - t.px0) for t in tiles) * n
@@ -347,14 +347,14 @@ class SRGAN:
     __call__ = upscale
 
     # ------------------------------------------------------------------ internals
-    def _auto_tile(self, h: int, w: int, device: torch.device) -> int:
+    def _auto_tile(self, h: int, w: int, device: torch.device, *, batch: int = 1) -> int:
         """The largest square tile whose activations fit the memory budget; the whole image when it fits.
 
         Each tile carries ``receptive_radius`` pixels of context per side (recomputed by its neighbours), so
         big tiles waste less work; the budget (1.5 GiB on CPU, up to 4 GiB of free GPU memory) bounds memory
         whatever the image size. A 512x512 input runs in one piece on a CPU in bf16.
         """
-        max_px = max(64 * 64, int(self._tile_budget(device) / self._bytes_per_px()))
+        max_px = max(64 * 64, int(self._tile_budget(device) / (self._bytes_per_px() * batch)))
         if h * w <= max_px:
             return max(h, w)
         return max(64, math.isqrt(max_px) - 2 * receptive_radius(self.generator.config))
