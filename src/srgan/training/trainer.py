@@ -637,8 +637,6 @@ class Trainer:
                     last = self.step == total
                     if c.val_every and (self.step % c.val_every == 0 or last):
                         self._after_validation(self.validate())
-                    elif last and not self.val_images:
-                        self.export_generator()
                     if (c.ckpt_every and self.step % c.ckpt_every == 0) or last:
                         self.save_state()
         except KeyboardInterrupt:
