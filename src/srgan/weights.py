@@ -100,6 +100,27 @@ def _register(entry: WeightsEntry) -> None:
     REGISTRY[entry.name] = entry
 
 
+_register(
+    WeightsEntry(
+        name="srresnet-x4",
+        description="SRResNet x4 (16 blocks, BN), L1 pixel loss, PSNR-oriented; Set5 30.46 dB, Set14 27.54 dB",
+        config=GeneratorConfig(scale=4, num_blocks=16, channels=64),
+        sha256="8be646735a748742d802f227a6db878c20982ed2423ebe2bb23b712ab01afd94",
+        file="srresnet-x4.pt",
+        trained_on="T91 + BSDS200 (291 images), MATLAB-style bicubic x4 LR rounded to 8 bits",
+        loss="L1 pixel loss only (no VGG perceptual loss, no adversarial term)",
+        metrics={
+            "Set5_psnr_y": 30.46,
+            "Set5_ssim_y": 0.8631,
+            "Set14_psnr_y": 27.54,
+            "Set14_ssim_y": 0.7540,
+            "Set14_niqe": 6.76,
+        },
+    )
+)
+DEFAULT_MODEL = "srresnet-x4"
+
+
 def list_models() -> list[WeightsEntry]:
     """All registered weights, sorted by name."""
     return [REGISTRY[k] for k in sorted(REGISTRY)]
