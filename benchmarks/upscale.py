@@ -80,7 +80,7 @@ def matmul_peak(dtype: torch.dtype, n: int = 2048, seconds: float = 2.0) -> floa
     return 2 * n**3 * reps / (time.perf_counter() - t0) / 1e9
 
 
-def run_one(path: str, model_arg: str | None, size: int, repeat: int, out_file: str) -> None:
+def run_one(path: str, model_arg: str | None, size: int, repeat: int, out_file: str, device_arg: str = "cpu") -> None:
     """Child process: time one path at one size, save the output for the accuracy comparison."""
     import resource
 
@@ -88,10 +88,12 @@ def run_one(path: str, model_arg: str | None, size: int, repeat: int, out_file: 
     from srgan._fuse import fold_batchnorm
     from srgan._tiling import plan_tiles, receptive_radius
 
+    device = torch.device(device_arg)
+    cuda = device.type == "cuda"
     model = SRGAN.from_pretrained(model_arg, device="cpu", dtype="fp32")
-    gen = model.generator.eval()
+    gen = model.generator.eval().to(device)
     photo = natural_photo(size)
-    x = torch.from_numpy(photo).permute(2, 0, 1)[None].float().div(255)
+    x = torch.from_numpy(photo).permute(2, 0, 1)[None].float().div(255).to(device)
     s = gen.scale
 
     def forward(net: torch.nn.Module, inp: torch.Tensor, dtype: torch.dtype, cl: bool) -> torch.Tensor:
@@ -101,7 +103,7 @@ def run_one(path: str, model_arg: str | None, size: int, repeat: int, out_file: 
         return net(inp).float().clamp(0, 1)
 
     if path == "default":
-        fast = SRGAN(gen)
+        fast = SRGAN(gen, device=device)
         image = Image.fromarray(photo)
 
         def step() -> np.ndarray:
@@ -114,14 +116,14 @@ def run_one(path: str, model_arg: str | None, size: int, repeat: int, out_file: 
         elif path == "channels_last":
             net = gen.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
             cl = True
-        elif path == "bf16":
-            dtype = torch.bfloat16
+        elif path == "bf16":  # half precision: bf16 on the CPU, fp16 on CUDA
+            dtype = torch.float16 if cuda else torch.bfloat16
             net = gen.to(dtype)
 
         def step() -> np.ndarray:
             with torch.inference_mode():
                 if path == "tiled256":
-                    out = torch.empty(1, 3, size * s, size * s)
+                    out = torch.empty(1, 3, size * s, size * s, device=device)
                     pad = receptive_radius(gen.config)
                     for t in plan_tiles(size, size, tile=256, pad=pad):
                         sr = forward(net, x[:, :, t.py0 : t.py1, t.px0 : t.px1], dtype, cl)
@@ -131,16 +133,20 @@ def run_one(path: str, model_arg: str | None, size: int, repeat: int, out_file: 
                         ]
                 else:
                     out = forward(net, x, dtype, cl)
-            return (out[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+            return (out[0].permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
 
     result = step()  # warm-up (also the output for the accuracy check)
     times = []
     for _ in range(repeat):
+        if cuda:
+            torch.cuda.synchronize()
         t0 = time.perf_counter()
-        result = step()
+        result = step()  # ends with a copy to the CPU, which synchronises
         times.append(time.perf_counter() - t0)
     np.save(out_file, result)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if cuda:
+        peak_mb = torch.cuda.max_memory_allocated(device) / 2**20  # GPU memory instead of host RSS
     json.dump({"seconds": min(times), "peak_rss_mb": peak_mb}, sys.stdout)
 
 
@@ -151,11 +157,12 @@ def main() -> None:
     ap.add_argument("--paths", nargs="+", default=PATHS, choices=PATHS)
     ap.add_argument("--repeat", type=int, default=3, help="timed runs per measurement (the fastest counts)")
     ap.add_argument("--json", default=str(HERE / "upscale.json"))
+    ap.add_argument("--device", default="cpu", help="cpu or cuda[:N]; on CUDA peak memory is GPU memory")
     ap.add_argument("--_child", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args._child:
         path, size, repeat, out = args._child
-        run_one(path, args.model, int(size), int(repeat), out)
+        run_one(path, args.model, int(size), int(repeat), out, args.device)
         return
 
     from srgan import SRGAN
@@ -176,6 +183,7 @@ def main() -> None:
         for path in args.paths:
             out_file = tmp / f"{path}_{size}.npy"
             cmd = [sys.executable, __file__, "--_child", path, str(size), str(args.repeat), str(out_file)]
+            cmd += ["--device", args.device]
             if args.model:
                 cmd += ["--model", args.model]
             proc = subprocess.run(cmd, capture_output=True, text=True)

@@ -27,6 +27,7 @@ from PIL import Image
 
 from srgan.degradation import imresize, modcrop, quantize
 from srgan.models import Generator
+from srgan.weights import load_checkpoint
 
 log = logging.getLogger("train_srresnet")
 EXTS = {".png", ".bmp", ".jpg", ".jpeg", ".webp", ".tif", ".tiff"}
@@ -103,7 +104,7 @@ def main() -> None:
     ap.add_argument("--ema", type=float, default=0.999)
     ap.add_argument("--eval-every", type=int, default=500)
     ap.add_argument("--ckpt-every", type=int, default=200)
-    ap.add_argument("--init", default=None, help="warm-start generator weights (.pt state dict)")
+    ap.add_argument("--init", default=None, help="warm-start generator weights (srgan checkpoint or state dict)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -120,7 +121,7 @@ def main() -> None:
 
     model = Generator().to(memory_format=torch.channels_last)
     if args.init:
-        model.load_state_dict(torch.load(args.init, map_location="cpu", weights_only=True))
+        model.load_state_dict(load_checkpoint(args.init).state_dict)
     ema = copy.deepcopy(model)
     for p in ema.parameters():
         p.requires_grad_(False)

@@ -328,3 +328,20 @@ def test_packaged_default_loads_offline_and_upscales(tmp_path: Path, monkeypatch
     ref = np.repeat(np.repeat(photo, 4, 0), 4, 1).astype(np.float64)
     assert np.abs(out.astype(np.float64) - ref).mean() < 20
     assert not (tmp_path / "cache").exists()  # nothing downloaded or cached
+
+
+def test_upscale_batch_yields_in_order_and_reports_bad_files(tiny_model: SRGAN, tmp_path: Path) -> None:
+    paths = []
+    for i in range(5):
+        p = tmp_path / f"{i}.png"
+        Image.fromarray(make_photo(10 + i, 8, seed=i)).save(p)
+        paths.append(p)
+    results = list(tiny_model.upscale_batch([*paths, make_photo(6, 5)], workers=2, prefetch=2))
+    assert [r.size for r in results[:5]] == [((10 + i) * 4, 32) for i in range(5)]
+    assert isinstance(results[5], np.ndarray) and results[5].shape == (20, 24, 3)
+    np.testing.assert_array_equal(np.asarray(results[2]), np.asarray(tiny_model.upscale(paths[2])))
+    (tmp_path / "bad.png").write_text("nope")
+    gen = tiny_model.upscale_batch([paths[0], tmp_path / "bad.png"])
+    assert next(gen).size == (40, 32)
+    with pytest.raises(InvalidImageError, match=r"bad\.png"):
+        next(gen)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import math
 import os
 import threading
 import warnings
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
@@ -33,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "generator.pt"
 """File name of the generator inside a folder written by :meth:`SRGAN.save_pretrained` or the Trainer."""
+
+_END = object()
 
 _CPU_TILE_BUDGET = 3 * 2**29  # 1.5 GiB of activations per tile on the CPU
 
@@ -259,6 +264,41 @@ class SRGAN:
             # stays at the size of the output image instead of several float32 copies of it.
             return _image.restore_uint8(self._upscale_uint8(prep.rgb, alpha, tile), prep)
         return _image.restore(self.upscale_tensor(prep.rgb, tile=tile), alpha, prep)
+
+    def upscale_batch(
+        self,
+        images: Iterable[Image.Image | np.ndarray | torch.Tensor | str | os.PathLike[str]],
+        *,
+        tile: int | None = None,
+        max_output_pixels: int | None = DEFAULT_MAX_OUTPUT_PIXELS,
+        workers: int = 2,
+        prefetch: int = 4,
+    ) -> Iterator[Image.Image | np.ndarray | torch.Tensor]:
+        """Upscale many images lazily, in order: ``for big in model.upscale_batch(paths): ...``.
+
+        Files are opened and decoded by ``workers`` threads up to ``prefetch`` images ahead while the model runs
+        (Pillow releases the GIL while decoding). Each result is what :meth:`upscale` returns for that input; an
+        input that fails raises its error when its turn comes (the images before it have been yielded).
+        """
+        if workers < 1 or prefetch < 1:
+            raise ConfigError(f"workers and prefetch must be >= 1, got {workers} and {prefetch}")
+
+        def load(item: Any) -> Any:
+            if isinstance(item, (str, os.PathLike)):
+                return _image.open_image(item, max_pixels=max_output_pixels, scale=self.scale)
+            return item
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            queue: deque[Future[Any]] = deque()
+            source = iter(images)
+            for item in itertools.islice(source, prefetch):
+                queue.append(pool.submit(load, item))
+            while queue:
+                loaded = queue.popleft().result()
+                nxt = next(source, _END)
+                if nxt is not _END:
+                    queue.append(pool.submit(load, nxt))
+                yield self.upscale(loaded, tile=tile, max_output_pixels=max_output_pixels)
 
     def _upscale_uint8(self, rgb: torch.Tensor, alpha: torch.Tensor | None, tile: int | None) -> torch.Tensor:
         """(1, 3, H, W) float in [0, 1] -> (sH, sW, 3 or 4) uint8, rounded half to even like :func:`_image.restore`."""
