@@ -158,3 +158,35 @@ def test_skip_existing_resumes_a_half_done_folder(tmp_path: Path, tiny_model_dir
     assert main(args) == 0
     assert (out / "img1_x4.png").read_bytes() == b"done earlier"  # not redone
     assert Image.open(out / "img0_x4.png").size == (48, 40) and Image.open(out / "img2_x4.png").size == (48, 40)
+
+
+def test_torchrun_environment_shards_the_file_list(
+    tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "in"
+    _write_photos(src, 5)
+    out = tmp_path / "out"
+    for rank in (0, 1):
+        monkeypatch.setenv("RANK", str(rank))
+        monkeypatch.setenv("WORLD_SIZE", "2")
+        monkeypatch.setenv("LOCAL_RANK", str(rank))
+        assert main(["upscale", str(src), "-o", str(out), "--model", str(tiny_model_dir), "-q"]) == 0
+        done = sorted(p.name for p in out.iterdir())
+        expected = {0: ["img0_x4.png", "img2_x4.png", "img4_x4.png"]}.get(rank, [f"img{i}_x4.png" for i in range(5)])
+        assert done == expected
+
+
+def test_exif_metadata_kept_without_orientation(tmp_path: Path, tiny_model_dir: Path) -> None:
+    img = Image.fromarray(make_photo(12, 8))
+    exif = Image.Exif()
+    exif[0x010F] = "srgan-test-camera"  # Make
+    exif[0x0112] = 6  # rotate on display
+    img.save(tmp_path / "cam.jpg", exif=exif.tobytes())
+    for fmt in ("jpg", "png"):
+        dest = tmp_path / f"out.{fmt}"
+        assert main(["upscale", str(tmp_path / "cam.jpg"), "-o", str(dest), "--model", str(tiny_model_dir), "-q"]) == 0
+        with Image.open(dest) as out:
+            assert out.size == (32, 48)  # rotated once, from the EXIF tag
+            tags = out.getexif()
+            assert tags.get(0x010F) == "srgan-test-camera"
+            assert tags.get(0x0112) is None  # not rotated a second time by viewers

@@ -84,6 +84,8 @@ class PreparedImage(Generic[ImageT]):
         bit_depth: 8 or 16 for integer outputs (rounded to 255 or 65535 levels), None for float outputs.
         mode: PIL output mode (``RGB``, ``RGBA``, ``L``, ``LA``, ``I;16`` or ``F``); None for arrays and tensors.
         icc_profile: ICC profile bytes of a PIL input (set as ``info["icc_profile"]`` on the output), or None.
+        exif: EXIF bytes of a PIL input, orientation already applied and removed (set as ``info["exif"]`` on the
+            output, so camera and date metadata survive), or None.
         layout: ``"HW"`` or ``"HWC"`` for numpy, ``"CHW"`` or ``"NCHW"`` for torch, None for PIL.
         numpy_dtype: dtype of a numpy input (byte order included), else None.
         torch_dtype: dtype of a torch input, else None.
@@ -97,6 +99,7 @@ class PreparedImage(Generic[ImageT]):
     bit_depth: Literal[8, 16] | None
     mode: str | None = None
     icc_profile: bytes | None = None
+    exif: bytes | None = None
     layout: Literal["HW", "HWC", "CHW", "NCHW"] | None = None
     numpy_dtype: np.dtype[Any] | None = None
     torch_dtype: torch.dtype | None = None
@@ -174,6 +177,19 @@ def open_image(path: str | os.PathLike[str], *, max_pixels: int | None = None, s
     if image.width == 0 or image.height == 0:
         raise InvalidImageError(f"{name} has no pixels (size {image.width}x{image.height})")
     return image
+
+
+def _exif_without_orientation(image: Image.Image) -> bytes | None:
+    """The image's EXIF block without the orientation tag (the pixels are already upright), or None."""
+    try:
+        exif = image.getexif()
+        if not exif:
+            return None
+        exif.pop(0x0112, None)
+        return exif.tobytes()
+    except Exception as e:  # a broken EXIF block is dropped, not fatal
+        logger.warning("dropping unreadable EXIF metadata (%s)", e)
+        return None
 
 
 def _upright(image: Image.Image, name: str) -> Image.Image:
@@ -281,6 +297,7 @@ def _prepare_pil(image: Image.Image) -> PreparedImage[Image.Image]:
         bit_depth=bit_depth,
         mode=out_mode,
         icc_profile=_icc_for(image.info.get("icc_profile"), grey=grey),
+        exif=_exif_without_orientation(image),
     )
 
 
@@ -425,6 +442,8 @@ def restore(rgb: torch.Tensor, alpha: torch.Tensor | None, prep: PreparedImage[I
         raise InvalidImageError(f"cannot rebuild a {prep.mode!r} image from {array.shape[2]} channels of {dtype}")
     if prep.icc_profile:
         image.info["icc_profile"] = prep.icc_profile
+    if prep.exif:
+        image.info["exif"] = prep.exif
     return cast(ImageT, image)
 
 
@@ -446,6 +465,8 @@ def restore_uint8(hwc: torch.Tensor, prep: PreparedImage[ImageT]) -> ImageT:
         raise InvalidImageError(f"cannot rebuild a {prep.mode!r} image from {channels} uint8 channels")
     if prep.icc_profile:
         image.info["icc_profile"] = prep.icc_profile
+    if prep.exif:
+        image.info["exif"] = prep.exif
     return cast(ImageT, image)
 
 

@@ -12,6 +12,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 from tqdm import tqdm
 
@@ -65,7 +66,6 @@ def _output_path(src: Path, rel: Path, out: Path | None, single_file_out: bool, 
 
 def _fit_mode(img: Image.Image, fmt: str) -> Image.Image:
     """Convert modes a format cannot store: 16-bit/float grey to 8-bit (or 16-bit PNG), alpha dropped for JPEG."""
-    icc = img.info.get("icc_profile")
     out = img
     if img.mode == "F":
         arr = np.clip(np.asarray(img, dtype=np.float64), 0.0, 1.0)
@@ -81,8 +81,10 @@ def _fit_mode(img: Image.Image, fmt: str) -> Image.Image:
         out = img.convert("RGB")
     elif fmt == "BMP" and img.mode in ("LA", "RGBA"):
         out = img.convert("RGB" if img.mode == "RGBA" else "L")
-    if icc and out is not img:
-        out.info["icc_profile"] = icc
+    if out is not img:
+        for key in ("icc_profile", "exif"):
+            if img.info.get(key):
+                out.info[key] = img.info[key]
     return out
 
 
@@ -95,6 +97,9 @@ def _save_atomic(img: Image.Image, dest: Path) -> None:
     icc = img.info.get("icc_profile")
     if icc and fmt in ("PNG", "JPEG", "WEBP", "TIFF"):
         kwargs["icc_profile"] = icc
+    exif = img.info.get("exif")
+    if exif and fmt in ("PNG", "JPEG", "WEBP", "TIFF"):
+        kwargs["exif"] = exif
     if fmt == "JPEG":
         kwargs["quality"] = 95
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent)
@@ -114,6 +119,9 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     if not files:
         print("srgan: no input images found", file=sys.stderr)
         return 2
+    rank, world, device = _shard(args.device)
+    if world > 1:  # under torchrun: this process takes every world-th file, on its own GPU
+        files = files[rank::world]
     out = Path(args.output) if args.output else None
     single_file_out = (
         out is not None and out.suffix.lower() in IMAGE_EXTENSIONS and len(files) == 1 and not out.is_dir()
@@ -122,7 +130,7 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
         print(f"srgan: -o {out} looks like a file but there are {len(files)} inputs; give a folder", file=sys.stderr)
         return 2
     try:
-        model = SRGAN.from_pretrained(args.model, device=args.device, dtype=args.dtype)
+        model = SRGAN.from_pretrained(args.model, device=device, dtype=args.dtype)
     except SRGANError as e:
         print(f"srgan: cannot load model: {e}", file=sys.stderr)
         return 2
@@ -175,6 +183,18 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
         extra = (f", {skipped} already done" if skipped else "") + (f", {len(failures)} failed" if failures else "")
         print(f"upscaled {done} of {len(files)} images{extra}")
     return 1 if failures else 0
+
+
+def _shard(device: str) -> tuple[int, int, str]:
+    """(rank, world size, device) from torchrun's environment: one process per GPU, each on cuda:LOCAL_RANK."""
+    try:
+        rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+    except ValueError:
+        return 0, 1, device
+    if world > 1 and device == "auto" and torch.cuda.is_available():
+        device = f"cuda:{local % torch.cuda.device_count()}"
+    return rank, max(1, world), device
 
 
 def _describe(src: Path, error: BaseException) -> str:
