@@ -440,11 +440,16 @@ def restore(rgb: torch.Tensor, alpha: torch.Tensor | None, prep: PreparedImage[I
     image = Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
     if image.mode != prep.mode:  # cannot happen with what prepare returns
         raise InvalidImageError(f"cannot rebuild a {prep.mode!r} image from {array.shape[2]} channels of {dtype}")
+    return cast(ImageT, _with_metadata(image, prep))
+
+
+def _with_metadata(image: Image.Image, prep: PreparedImage[Any]) -> Image.Image:
+    """Carry the input's ICC profile and EXIF (orientation removed) over to the output image."""
     if prep.icc_profile:
         image.info["icc_profile"] = prep.icc_profile
     if prep.exif:
         image.info["exif"] = prep.exif
-    return cast(ImageT, image)
+    return image
 
 
 def restore_uint8(hwc: torch.Tensor, prep: PreparedImage[ImageT]) -> ImageT:
@@ -463,11 +468,7 @@ def restore_uint8(hwc: torch.Tensor, prep: PreparedImage[ImageT]) -> ImageT:
     image = Image.fromarray(array)
     if image.mode != prep.mode:
         raise InvalidImageError(f"cannot rebuild a {prep.mode!r} image from {channels} uint8 channels")
-    if prep.icc_profile:
-        image.info["icc_profile"] = prep.icc_profile
-    if prep.exif:
-        image.info["exif"] = prep.exif
-    return cast(ImageT, image)
+    return cast(ImageT, _with_metadata(image, prep))
 
 
 def _merge_channels(rgb: torch.Tensor, alpha: torch.Tensor | None, prep: PreparedImage[Any]) -> torch.Tensor:
