@@ -31,31 +31,17 @@ from srgan.training import TrainConfig, Trainer
 from srgan.training.distributed import DistributedContext, convert_sync_batchnorm, setup
 from srgan.training.trainer import STATE_NAME
 
+from .test_trainer import tiny_config as trainer_tiny_config
+
 State = dict[str, torch.Tensor]
 WORLD = 2
 
 
 def tiny_config(**overrides: Any) -> TrainConfig:
-    """1 block, 8 channels, 16 px crops, global batch 4, fp32, no VGG download, no validation."""
-    base: dict[str, Any] = dict(
-        num_blocks=1,
-        channels=8,
-        crop_size=16,
-        batch_size=4,
-        phase="pretrain",
-        pretrain_steps=3,
-        gan_steps=1,
-        lr=1e-3,
-        vgg_weights="none",
-        content_loss="mse",
-        amp="none",
-        val_every=0,
-        ckpt_every=1000,
-        log_every=1,
-        sync_batchnorm=True,
-    )
+    """The trainer tests' tiny config with a global batch of 4 (2 per rank) and synchronised BatchNorm."""
+    base: dict[str, Any] = dict(batch_size=4, pretrain_steps=3, gan_steps=1, sync_batchnorm=True)
     base.update(overrides)
-    return TrainConfig(**base)
+    return trainer_tiny_config(**base)
 
 
 def small_discriminator() -> Discriminator:
