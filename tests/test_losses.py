@@ -18,6 +18,7 @@ from srgan.losses import (
     PixelLoss,
     bce_discriminator_loss,
     bce_generator_loss,
+    feature_matching_loss,
     perceptual_loss,
     pixel_loss,
     relativistic_discriminator_loss,
@@ -242,3 +243,20 @@ def test_adversarial_errors() -> None:
         AdversarialLoss(kind="wgan")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="real_logits"):
         AdversarialLoss(kind="relativistic").generator_loss(torch.zeros(2))
+
+
+def test_feature_matching_loss_known_answer_and_detached_target() -> None:
+    fake = [torch.zeros(2, 3, 4, 4, requires_grad=True), torch.zeros(2, 5, 2, 2, requires_grad=True)]
+    real = [torch.full((2, 3, 4, 4), 1.0, requires_grad=True), torch.full((2, 5, 2, 2), 3.0, requires_grad=True)]
+    loss = feature_matching_loss(fake, real)
+    assert loss.item() == pytest.approx((1.0 + 3.0) / 2)
+    loss.backward()
+    assert fake[0].grad is not None and real[0].grad is None  # only the generator side is pulled
+    assert feature_matching_loss(real, real).item() == 0.0
+
+
+def test_feature_matching_loss_rejects_mismatched_layers() -> None:
+    with pytest.raises(InvalidImageError, match="equally long"):
+        feature_matching_loss([torch.zeros(1, 1, 2, 2)], [])
+    with pytest.raises(InvalidImageError, match="layer 0"):
+        feature_matching_loss([torch.zeros(1, 1, 2, 2)], [torch.zeros(1, 1, 4, 4)])

@@ -1,4 +1,4 @@
-"""The ``srgan`` command line: ``srgan upscale``, ``srgan export``, ``srgan models``, ``srgan --version``."""
+"""The ``srgan`` command line: ``srgan upscale``, ``compare``, ``export``, ``models``, ``srgan --version``."""
 
 from __future__ import annotations
 
@@ -27,6 +27,11 @@ __all__ = ["main", "build_parser"]
 logger = logging.getLogger(__name__)
 
 _DONE: Future[Image.Image] = Future()
+
+# The process umask, read once at import (os.umask can only be read by setting it, which is not thread-safe):
+# outputs get the permissions a plain open() would give them, not mkstemp's private 0600.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 _FORMATS = {
     ".jpg": "JPEG",
@@ -106,6 +111,7 @@ def _save_atomic(img: Image.Image, dest: Path) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             img.save(f, format=fmt, **kwargs)
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, dest)
     finally:
         if os.path.exists(tmp):
@@ -243,6 +249,47 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import compare
+    from .pipeline import SRGAN
+
+    names = args.model or [_weights.DEFAULT_MODEL or ""]
+    try:
+        models = [SRGAN.from_pretrained(name or None, device=args.device, dtype=args.dtype) for name in names]
+    except SRGANError as e:
+        print(f"srgan: cannot load model: {e}", file=sys.stderr)
+        return 2
+    sources = [src for src, _ in _iter_inputs(args.inputs)]
+    if not sources:
+        print(f"srgan: no image files in {' '.join(args.inputs)}", file=sys.stderr)
+        return 2
+    out = Path(args.output)
+    single_file = len(sources) == 1 and out.suffix.lower() in _FORMATS
+    failures = 0
+    for src in sources:
+        dest = out if single_file else out / f"{src.stem}_compare.png"
+        try:
+            result = compare(
+                open_image(src),
+                models,
+                names=names,
+                from_hr=not args.lr_input,
+                crop=(args.crop[0], args.crop[1], args.crop[2]) if args.crop else None,
+                crop_size=args.crop_size,
+                zoom=args.zoom,
+            )
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            _save_atomic(result.image, dest)
+        except (SRGANError, OSError) as e:
+            print(_describe(src, e), file=sys.stderr)
+            failures += 1
+            continue
+        if not args.quiet:
+            left, top, size = result.box
+            print(f"{src} -> {dest} (region left={left} top={top} size={size} of the x{models[0].scale} output)")
+    return 1 if failures else 0
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -301,6 +348,34 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--opset", type=_positive_int, default=17, help="ONNX opset version (default: 17)")
     ex.add_argument("-q", "--quiet", action="store_true", help="no summary line")
     ex.set_defaults(func=_cmd_export)
+    cmp = sub.add_parser(
+        "compare",
+        help="side-by-side crops: bicubic | each model | ground truth",
+        description="Downscale each photo x4 (the benchmark's bicubic), upscale it with bicubic and each --model, "
+        "and save one picture with the same region of every result side by side, the original last. With "
+        "--lr-input the inputs are upscaled as they are (no ground truth panel).",
+    )
+    cmp.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders (searched recursively)")
+    cmp.add_argument(
+        "--model",
+        action="append",
+        help="registered name, file, folder or URL; repeat to compare several (default: the default model)",
+    )
+    cmp.add_argument(
+        "-o", "--output", required=True, help="output folder (NAME_compare.png), or a .png file for one input"
+    )
+    cmp.add_argument("--lr-input", action="store_true", help="the inputs are low-resolution: do not downscale")
+    cmp.add_argument(
+        "--crop", nargs=3, type=int, metavar=("LEFT", "TOP", "SIZE"), help="region in output pixels (default: auto)"
+    )
+    cmp.add_argument(
+        "--crop-size", type=_positive_int, default=128, help="side of the automatic region, output px (default 128)"
+    )
+    cmp.add_argument("--zoom", type=_positive_int, default=2, help="nearest-neighbour enlargement (default 2)")
+    cmp.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
+    cmp.add_argument("--dtype", default=None, help="fp32, fp16 or bf16 (default: as srgan upscale)")
+    cmp.add_argument("-q", "--quiet", action="store_true", help="no summary lines")
+    cmp.set_defaults(func=_cmd_compare)
     models = sub.add_parser("models", help="list known weights and the cache folder")
     models.set_defaults(func=_cmd_models)
     return parser

@@ -34,6 +34,7 @@ __all__ = [
     "relativistic_generator_loss",
     "relativistic_discriminator_loss",
     "AdversarialLoss",
+    "feature_matching_loss",
 ]
 
 logger = logging.getLogger(__name__)
@@ -391,3 +392,37 @@ class AdversarialLoss(nn.Module):
 
     def extra_repr(self) -> str:
         return f"kind={self.kind!r}"
+
+
+def feature_matching_loss(fake_features: list[torch.Tensor], real_features: list[torch.Tensor]) -> torch.Tensor:
+    """Discriminator feature matching for paired SR training: the mean over layers of the L1 distance per layer.
+
+    ``mean_l |D_l(SR) - D_l(HR)|``, with ``D_l`` the discriminator's activations after its ``l``-th stage (see
+    :meth:`srgan.models.Discriminator.forward_features`). The HR features are detached: only the generator is
+    pulled towards the discriminator's view of the ground truth. A learned perceptual loss that needs no
+    pretrained network.
+
+    Args:
+        fake_features: activations for the generator outputs, one (N, C_l, H_l, W_l) tensor per layer.
+        real_features: the same layers for the matching HR images (same shapes).
+
+    Returns:
+        0-d float32 tensor; 0 when the features are equal.
+
+    Raises:
+        InvalidImageError: the lists differ in length, are empty, or a pair differs in shape.
+    """
+    if not fake_features or len(fake_features) != len(real_features):
+        raise InvalidImageError(
+            f"feature matching needs two equally long, non-empty lists of layer activations; got "
+            f"{len(fake_features)} and {len(real_features)} layers"
+        )
+    total = fake_features[0].new_zeros((), dtype=torch.float32)
+    for i, (f, r) in enumerate(zip(fake_features, real_features, strict=True)):
+        if f.shape != r.shape:
+            raise InvalidImageError(
+                f"feature matching layer {i}: SR features {tuple(f.shape)} and HR features {tuple(r.shape)} differ; "
+                "pass the discriminator's features for SR and HR batches of the same size"
+            )
+        total = total + F.l1_loss(f.float(), r.detach().float())
+    return total / len(fake_features)

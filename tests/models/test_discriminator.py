@@ -36,3 +36,20 @@ def test_logits_are_unbounded() -> None:
 def test_invalid_arguments() -> None:
     with pytest.raises(ConfigError):
         Discriminator(channels=0)
+
+
+def test_forward_features_matches_forward_and_keeps_each_stage() -> None:
+    torch.manual_seed(0)
+    d = Discriminator(channels=4).eval()
+    x = torch.rand(2, 3, 32, 32)
+    logits, feats = d.forward_features(x)
+    torch.testing.assert_close(logits, d(x))
+    assert [f.shape[1] for f in feats] == [4, 4, 8, 8, 16, 16, 32, 32]
+    assert [f.shape[-1] for f in feats] == [32, 16, 16, 8, 8, 4, 4, 2]
+    # Each stored stage equals a recomputation up to that point (later in-place ops did not overwrite it).
+    h = x
+    for layer in d.features:
+        h = layer(h.clone())
+        if isinstance(layer, torch.nn.LeakyReLU):
+            torch.testing.assert_close(feats.pop(0), h)
+    assert not feats

@@ -46,3 +46,20 @@ class Discriminator(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = self.classifier(self.pool(self.features(x)))
         return out.squeeze(1)
+
+    def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Logits and the activations after each of the 8 conv stages (for feature-matching losses).
+
+        Input: (N, 3, H, W) float RGB in [0, 1]. Returns ``(logits, features)``: logits (N,) as :meth:`forward`,
+        features a list of 8 tensors (N, C_i, H_i, W_i), each taken after a LeakyReLU (``C_i = channels * (1, 1, 2,
+        2, 4, 4, 8, 8)[i]``, spatial size halved at every second stage).
+        """
+        feats: list[torch.Tensor] = []
+        h = x
+        for layer in self.features:
+            h = layer(h)
+            if isinstance(layer, nn.LeakyReLU):
+                # Safe to keep: later in-place LeakyReLUs act on newer conv/BN outputs, never on this tensor.
+                feats.append(h)
+        out: torch.Tensor = self.classifier(self.pool(h))
+        return out.squeeze(1), feats

@@ -75,6 +75,10 @@ class TrainConfig:
             ``"l1:1+vgg54:0.006"``. VGG features are rescaled by 1/12.75 as in the paper.
         adv_loss: ``"bce"`` (paper) or ``"relativistic"`` (relativistic average GAN, as ESRGAN).
         adv_weight: weight of the adversarial term in the generator loss (paper: 1e-3).
+        fm_weight: weight of a discriminator feature-matching term in the GAN phase's generator loss: the mean
+            over the discriminator's 8 conv stages of the L1 distance between its activations for the SR and the HR
+            image (a learned perceptual loss, usable without the ImageNet VGG weights; not in the paper). 0
+            disables it (default).
         vgg_weights: ``"imagenet"`` (torchvision's VGG19_Weights.IMAGENET1K_V1, downloaded by torchvision) or
             ``"none"`` (random features; for tests only).
         degradation: ``"bicubic"`` (MATLAB-style, the benchmark protocol) or ``"blur"`` (Gaussian blur then
@@ -118,6 +122,7 @@ class TrainConfig:
     content_loss: str = "vgg54"
     adv_loss: str = "bce"
     adv_weight: float = 1e-3
+    fm_weight: float = 0.0
     vgg_weights: str = "imagenet"
     degradation: str = "bicubic"
     blur_sigma: float = 1.5
@@ -177,7 +182,7 @@ class TrainConfig:
         ):
             if not _is_int(getattr(self, name)):
                 raise bad(name, "an integer")
-        for name in ("lr", "lr_decay_factor", "adv_weight", "blur_sigma", "residual_init_scale"):
+        for name in ("lr", "lr_decay_factor", "adv_weight", "fm_weight", "blur_sigma", "residual_init_scale"):
             if not _is_real(getattr(self, name)):
                 raise bad(name, "a number")
         for name in (
@@ -244,6 +249,8 @@ class TrainConfig:
             raise bad("adv_loss", "'bce' or 'relativistic'")
         if self.adv_weight < 0:
             raise bad("adv_weight", "a number >= 0")
+        if self.fm_weight < 0:
+            raise bad("fm_weight", "a number >= 0")
         if self.vgg_weights not in ("imagenet", "none"):
             raise bad("vgg_weights", "'imagenet' or 'none'")
         if self.degradation not in ("bicubic", "blur"):

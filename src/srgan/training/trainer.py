@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from ..degradation import modcrop, quantize
 from ..errors import CheckpointError, ConfigError, DataError, TrainingDivergedError
-from ..losses import AdversarialLoss, PerceptualLoss, pixel_loss
+from ..losses import AdversarialLoss, PerceptualLoss, feature_matching_loss, pixel_loss
 from ..metrics import psnr, ssim
 from ..models import Discriminator, Generator
 from ..pipeline import CHECKPOINT_NAME, cpu_has_native_bf16
@@ -382,15 +382,20 @@ class Trainer:
         random.setstate(state["rng"]["python"])
         np.random.set_state(state["rng"]["numpy"])
 
+    def _gan_loss_text(self) -> str:
+        c = self.config
+        text = f"{c.content_loss} + {c.adv_weight} * {c.adv_loss} adversarial"
+        if c.fm_weight:
+            text += f" + {c.fm_weight} * discriminator feature matching"
+        return text
+
     def export_generator(self) -> Path:
         """Write ``generator.pt`` (the EMA weights when enabled) for ``SRGAN.from_pretrained(output_dir)``."""
         model = self.ema if self.ema is not None else self.generator
         meta = {
             "phase": self.phase,
             "steps": dict(self.steps_done),
-            "loss": self.config.pretrain_loss
-            if self.phase == "pretrain"
-            else f"{self.config.content_loss} + {self.config.adv_weight} * {self.config.adv_loss} adversarial",
+            "loss": self.config.pretrain_loss if self.phase == "pretrain" else self._gan_loss_text(),
             "vgg_weights": self.config.vgg_weights,
             "degradation": self.config.degradation,
             "trained_on": [str(d) for d in self.train_dirs],
@@ -466,9 +471,9 @@ class Trainer:
         self.discriminator.train()
         with self._autocast():
             sr = self._g(lr_img)
-            real_logits = self._d(hr)
-            fake_logits = self._d(sr.detach())
-        d_loss = adv.discriminator_loss(real_logits.float(), fake_logits.float())
+            d_real = self._d(hr)
+            d_fake = self._d(sr.detach())
+        d_loss = adv.discriminator_loss(d_real.float(), d_fake.float())
         self._check(d_loss, "discriminator")
         self.opt_d.zero_grad(set_to_none=True)
         self.scaler.scale(d_loss).backward()
@@ -477,12 +482,25 @@ class Trainer:
         # discriminator gradients; the generator's gradients are averaged by its own DDP wrapper.
         self.discriminator.requires_grad_(False)
         try:
+            fm_weight = self.config.fm_weight
+            real_logits = None
             with self._autocast():
-                fake_logits = self.discriminator(sr)
-                real_logits = self.discriminator(hr).detach() if adv.kind == "relativistic" else None
+                if fm_weight:
+                    fake_logits, fake_feats = self.discriminator.forward_features(sr)
+                    with torch.no_grad():
+                        real_logits, real_feats = self.discriminator.forward_features(hr)
+                else:
+                    fake_logits = self.discriminator(sr)
+                    if adv.kind == "relativistic":
+                        with torch.no_grad():
+                            real_logits = self.discriminator(hr)
             content, parts = self._loss("content")(sr.float(), hr)
             g_adv = adv.generator_loss(fake_logits.float(), None if real_logits is None else real_logits.float())
             g_loss = content + self.config.adv_weight * g_adv
+            if fm_weight:
+                g_fm = feature_matching_loss(fake_feats, real_feats)
+                parts["fm"] = float(g_fm.detach())
+                g_loss = g_loss + fm_weight * g_fm
             self._check(g_loss, "generator")
             self.opt_g.zero_grad(set_to_none=True)
             self.scaler.scale(g_loss).backward()
