@@ -80,6 +80,10 @@ def test_options_and_config_file_resolve_into_the_config(
             "l1",
             "--lr",
             "2e-4",
+            "--adv-weight",
+            "5e-3",
+            "--fm-weight",
+            "0.05",
             "--set",
             "ema_decay=0.99",
             "--set",
@@ -95,6 +99,7 @@ def test_options_and_config_file_resolve_into_the_config(
     assert c.lr == 2e-4  # the option beats the file
     assert (c.seed, c.log_every, c.scale) == (9, 7, 2)  # the file beats the defaults
     assert c.pretrain_loss == "l1" and c.ema_decay == 0.99 and c.lr_decay_at == [0.25, 0.75]
+    assert (c.adv_weight, c.fm_weight) == (5e-3, 0.05)
     assert c == TrainConfig.from_dict(_printed_config(capsys.readouterr().out))
 
 

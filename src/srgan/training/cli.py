@@ -52,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pretrain-loss", help="pretrain pixel loss: mse (default), l1, or a spec like 'l1:1+mse:0.5'")
     p.add_argument("--content-loss", help="GAN content loss: vgg54 (default), vgg22, mse, l1, or 'l1:1+vgg54:0.006'")
     p.add_argument("--adv-loss", choices=["bce", "relativistic"], help="adversarial loss (default bce)")
+    p.add_argument("--adv-weight", type=float, help="weight of the adversarial term (default 1e-3)")
+    p.add_argument(
+        "--fm-weight", type=float, help="weight of discriminator feature matching in the GAN phase (default 0: off)"
+    )
     p.add_argument("--degradation", choices=["bicubic", "blur"], help="how LR images are made (default bicubic)")
     p.add_argument("--scale", type=int, choices=[2, 4, 8], help="upscaling factor (default 4)")
     p.add_argument("--init", metavar="MODEL", help="start from these generator weights (name, file or folder)")
@@ -85,6 +89,8 @@ def _resolve_config(args: argparse.Namespace) -> TrainConfig:
         "pretrain_loss": "pretrain_loss",
         "content_loss": "content_loss",
         "adv_loss": "adv_loss",
+        "adv_weight": "adv_weight",
+        "fm_weight": "fm_weight",
         "degradation": "degradation",
         "scale": "scale",
         "workers": "num_workers",
