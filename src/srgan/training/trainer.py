@@ -163,8 +163,11 @@ class Trainer:
         if config.sync_batchnorm and self.dist.enabled:
             convert_sync_batchnorm(self.generator, self.device)
             convert_sync_batchnorm(self.discriminator, self.device)
-        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=config.betas)
-        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr, betas=config.betas)
+        # Fused Adam: one kernel per parameter group instead of a dozen elementwise passes; it matters for the
+        # discriminator's 19 M-parameter dense layer (about 10 % of a GAN step on a CPU).
+        fused = True if self.device.type in ("cpu", "cuda") else None
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=config.betas, fused=fused)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr, betas=config.betas, fused=fused)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
         self.phase = "gan" if config.phase == "gan" else "pretrain"
         self.step = 0  # within the current phase
