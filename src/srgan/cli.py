@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from . import hub
 from . import weights as _weights
+from ._files import set_default_mode
 from ._image import IMAGE_EXTENSIONS, open_image
 from ._version import __version__
 from .errors import SRGANError
@@ -27,11 +28,6 @@ __all__ = ["main", "build_parser"]
 logger = logging.getLogger(__name__)
 
 _DONE: Future[Image.Image] = Future()
-
-# The process umask, read once at import (os.umask can only be read by setting it, which is not thread-safe):
-# outputs get the permissions a plain open() would give them, not mkstemp's private 0600.
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
 
 _FORMATS = {
     ".jpg": "JPEG",
@@ -108,10 +104,10 @@ def _save_atomic(img: Image.Image, dest: Path) -> None:
     if fmt == "JPEG":
         kwargs["quality"] = 95
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent)
+    set_default_mode(fd)
     try:
         with os.fdopen(fd, "wb") as f:
             img.save(f, format=fmt, **kwargs)
-        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, dest)
     finally:
         if os.path.exists(tmp):

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from ._files import set_default_mode
 from ._fuse import fold_batchnorm
 from .models import SRModel
 from .pipeline import SRGAN
@@ -105,6 +106,7 @@ def _write_atomic(path: Path, write: Callable[[Path], None]) -> Path:
     """``write(tmp)`` to a temporary file beside ``path``, then rename it into place; no partial file on failure."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    set_default_mode(fd)
     os.close(fd)
     tmp = Path(name)
     try:

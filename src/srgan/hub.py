@@ -29,6 +29,7 @@ import platformdirs
 import requests
 from tqdm import tqdm
 
+from ._files import set_default_mode
 from .errors import CacheDirError, ChecksumMismatchError, ConfigError, DownloadError, OfflineModeError
 
 __all__ = ["cache_dir", "download", "is_offline", "sha256_file"]
@@ -209,6 +210,7 @@ def _download_once(
         total = _content_length(response)
         try:
             fd, tmp_name = tempfile.mkstemp(prefix=f"{target.name}.", suffix=".incomplete", dir=target.parent)
+            set_default_mode(fd)
         except OSError as e:
             raise _cache_dir_error(target.parent, "is not writable", e) from e
         tmp = pathlib.Path(tmp_name)

@@ -35,6 +35,7 @@ from typing import IO, Any, cast
 import torch
 
 from . import _peers
+from ._files import set_default_mode
 from .errors import CheckpointError, ChecksumMismatchError, ConfigError, IncompatibleCheckpointError, UnknownModelError
 from .models import ModelConfig, SRModel
 from .models.generator import GeneratorConfig
@@ -206,6 +207,7 @@ def atomic_torch_save(obj: object, path: Path) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_TEMP_SUFFIX, dir=path.parent)
+        set_default_mode(fd)
         with os.fdopen(fd, "wb") as f:
             writer = _WriteErrorTrap(f)
             try:
