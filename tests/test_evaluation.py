@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from conftest import make_photo
-from srgan import SRGAN, Generator
+from srgan import SRGAN, Generator, weights
 from srgan.degradation import imresize
 from srgan.errors import ConfigError, DataError
 from srgan.evaluation import BICUBIC, HR, evaluate, main
@@ -164,3 +164,20 @@ def test_reference_bicubic_numbers() -> None:
         assert row.ssim == pytest.approx(s, abs=0.001)
         assert row.niqe == pytest.approx(q, abs=0.05)
     assert report.row(HR, "Set14").niqe == pytest.approx(4.92, abs=0.05)
+
+
+@pytest.mark.parametrize("entry", [e for e in weights.list_models() if e.file], ids=lambda e: e.name)
+def test_packaged_models_reproduce_their_published_figures(entry: weights.WeightsEntry) -> None:
+    """The PSNR/SSIM (and NIQE) in the registry and docs/models.md are what srgan-eval measures on the packaged file."""
+    folders = [DATA / "Set5", DATA / "Set14"]
+    if not all(f.is_dir() for f in folders) or not (DATA / "niqe_pris_params.npz").is_file():
+        pytest.skip(f"reference data not found in {DATA} (set SRGAN_TEST_DATA)")
+    report = evaluate(
+        [entry.name], folders, niqe_params=DATA / "niqe_pris_params.npz", include_bicubic=False, progress=False
+    )
+    for key, claimed in entry.metrics.items():
+        dataset, metric = key.split("_", 1)
+        row = report.row(entry.name, dataset)
+        measured = {"psnr_y": row.psnr, "ssim_y": row.ssim, "niqe": row.niqe}[metric]
+        tolerance = {"psnr_y": 0.006, "ssim_y": 0.0006, "niqe": 0.006}[metric]  # figures are rounded
+        assert measured == pytest.approx(claimed, abs=tolerance), key
