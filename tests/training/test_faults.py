@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import os
 import shutil
@@ -137,6 +138,13 @@ def test_resume_after_sigkill_reaches_the_weights_of_an_uninterrupted_run(
 
     assert resumed.steps_done == reference.steps_done == {"pretrain": STEPS, "gan": 0}
     assert_states_equal(snapshot(resumed.generator), snapshot(reference.generator))
+
+    # The log holds each step once: the records the killed run wrote after its last checkpoint were dropped.
+    def steps(out: Path) -> list[tuple[str, int, str]]:
+        lines = (out / "metrics.jsonl").read_text().splitlines()
+        return [(r["phase"], r["step"], "loss" if "loss" in r else "val") for r in map(json.loads, lines)]
+
+    assert steps(resumed.output_dir) == steps(reference.output_dir)
     assert_states_equal(snapshot(resumed.discriminator), snapshot(reference.discriminator))
     assert_states_equal(
         load_checkpoint(tmp_path / "out" / "generator.pt").state_dict,

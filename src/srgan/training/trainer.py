@@ -193,6 +193,7 @@ class Trainer:
             if state is not None:
                 self._load_state_dict(state)
                 if main:
+                    self._trim_metrics()
                     logger.info("resumed from %s: phase %s, step %d", path, self.phase, self.step)
         if main:
             config.to_json(self.output_dir / "config.json")
@@ -557,6 +558,34 @@ class Trainer:
                 Image.fromarray(arr).save(sample_dir / f"{self.phase}_{self.step:07d}_{name}.png")
         model.train(was_training)
         return {"val_psnr": float(np.mean(p)), "val_ssim": float(np.mean(q))}
+
+    def _trim_metrics(self) -> None:
+        """Drop the ``metrics.jsonl`` records written after the checkpoint being resumed (a killed run's tail).
+
+        Without this the steps between the last checkpoint and the kill would appear twice.
+        """
+        path = self.output_dir / "metrics.jsonl"
+        if not path.exists():
+            return
+        order = {"pretrain": 0, "gan": 1}
+        position = (order[self.phase], self.step)
+        kept, dropped = [], 0
+        for line in path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+                where = (order[record["phase"]], int(record["step"]))
+            except (ValueError, KeyError, TypeError):
+                kept.append(line)  # not one of ours: keep it
+                continue
+            if where <= position:
+                kept.append(line)
+            else:
+                dropped += 1
+        if dropped:
+            tmp = path.with_name(f".{path.name}.tmp")
+            tmp.write_text("".join(f"{line}\n" for line in kept))
+            os.replace(tmp, path)
+            logger.info("dropped %d metrics.jsonl records written after the resumed checkpoint", dropped)
 
     def _log(self, record: dict[str, Any]) -> None:
         with open(self.output_dir / "metrics.jsonl", "a") as f:
