@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import os
+import secrets
 
-__all__ = ["DEFAULT_FILE_MODE", "set_default_mode"]
+__all__ = ["mkstemp"]
 
-# The process umask, read once at import: os.umask can only be read by setting it, which is not thread-safe.
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
-
-DEFAULT_FILE_MODE = 0o666 & ~_UMASK
-"""The permissions ``open(path, "w")`` would give a new file (mkstemp's temporary files are 0600)."""
+_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
 
 
-def set_default_mode(fd: int) -> None:
-    """Give the open temporary file ``fd`` the permissions of a normally created file, before it is renamed."""
-    if hasattr(os, "fchmod"):  # not on Windows, where mkstemp files are not private anyway
-        os.fchmod(fd, DEFAULT_FILE_MODE)
+def mkstemp(*, dir: os.PathLike[str] | str, prefix: str, suffix: str) -> tuple[int, str]:
+    """Create a new file ``dir/prefix<random>suffix`` and return ``(fd, path)``, like ``tempfile.mkstemp``.
+
+    Unlike ``tempfile.mkstemp`` (always 0600), the file gets the permissions a plain ``open(path, "w")`` would give
+    it: 0666 less the process umask, applied by the OS. Atomic writes rename this file into place, so what users
+    get must not be private to the writing user.
+
+    Raises:
+        OSError: the folder is missing or not writable.
+    """
+    for _ in range(100):
+        path = os.path.join(os.fspath(dir), f"{prefix}{secrets.token_hex(6)}{suffix}")
+        try:
+            return os.open(path, _FLAGS, 0o666), path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary file name like {prefix}*{suffix} in {dir}")

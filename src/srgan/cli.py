@@ -6,7 +6,6 @@ import argparse
 import logging
 import os
 import sys
-import tempfile
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -18,7 +17,7 @@ from tqdm import tqdm
 
 from . import hub
 from . import weights as _weights
-from ._files import set_default_mode
+from ._files import mkstemp
 from ._image import IMAGE_EXTENSIONS, open_image
 from ._version import __version__
 from .errors import SRGANError
@@ -103,8 +102,7 @@ def _save_atomic(img: Image.Image, dest: Path) -> None:
         kwargs["exif"] = exif
     if fmt == "JPEG":
         kwargs["quality"] = 95
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent)
-    set_default_mode(fd)
+    fd, tmp = mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".partial")
     try:
         with os.fdopen(fd, "wb") as f:
             img.save(f, format=fmt, **kwargs)
@@ -249,9 +247,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from .compare import compare
     from .pipeline import SRGAN
 
-    names = args.model or [_weights.DEFAULT_MODEL or ""]
+    specs: list[str | None] = args.model or [None]  # None: the packaged default
+    names = [spec or _weights.DEFAULT_MODEL or "default" for spec in specs]
     try:
-        models = [SRGAN.from_pretrained(name or None, device=args.device, dtype=args.dtype) for name in names]
+        models = [SRGAN.from_pretrained(spec, device=args.device, dtype=args.dtype) for spec in specs]
     except SRGANError as e:
         print(f"srgan: cannot load model: {e}", file=sys.stderr)
         return 2
@@ -274,7 +273,6 @@ def _cmd_compare(args: argparse.Namespace) -> int:
                 crop_size=args.crop_size,
                 zoom=args.zoom,
             )
-            dest.parent.mkdir(parents=True, exist_ok=True)
             _save_atomic(result.image, dest)
         except (SRGANError, OSError) as e:
             print(_describe(src, e), file=sys.stderr)

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from .degradation import imresize, modcrop, quantize
+from .degradation import bicubic_downsample, imresize, modcrop, quantize
 from .errors import ConfigError, InvalidImageError
 from .pipeline import SRGAN
 
@@ -131,7 +131,7 @@ def compare(
         hr = modcrop(_to_tensor(rgb), scale)
         if min(hr.shape[-2:]) < scale:
             raise InvalidImageError(f"the image ({rgb.width}x{rgb.height}) is smaller than the scale ({scale})")
-        lr_image = _to_image(imresize(hr, scale=1 / scale))
+        lr_image = _to_image(bicubic_downsample(hr, scale))  # rounded to 8 bits
     else:
         lr_image = rgb
     lr = _to_tensor(lr_image)

@@ -15,14 +15,13 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-from ._files import set_default_mode
+from ._files import mkstemp
 from ._fuse import fold_batchnorm
 from .models import SRModel
 from .pipeline import SRGAN
@@ -105,8 +104,7 @@ def export_onnx(model: SRGAN | SRModel, path: str | os.PathLike[str], *, opset: 
 def _write_atomic(path: Path, write: Callable[[Path], None]) -> Path:
     """``write(tmp)`` to a temporary file beside ``path``, then rename it into place; no partial file on failure."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    set_default_mode(fd)
+    fd, name = mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
     os.close(fd)
     tmp = Path(name)
     try:

@@ -20,7 +20,6 @@ import logging
 import os
 import pathlib
 import sys
-import tempfile
 import time
 import types
 from urllib.parse import unquote, urljoin, urlsplit
@@ -29,7 +28,7 @@ import platformdirs
 import requests
 from tqdm import tqdm
 
-from ._files import set_default_mode
+from ._files import mkstemp
 from .errors import CacheDirError, ChecksumMismatchError, ConfigError, DownloadError, OfflineModeError
 
 __all__ = ["cache_dir", "download", "is_offline", "sha256_file"]
@@ -209,8 +208,7 @@ def _download_once(
     with _open(url, timeout=timeout) as response:
         total = _content_length(response)
         try:
-            fd, tmp_name = tempfile.mkstemp(prefix=f"{target.name}.", suffix=".incomplete", dir=target.parent)
-            set_default_mode(fd)
+            fd, tmp_name = mkstemp(dir=target.parent, prefix=f"{target.name}.", suffix=".incomplete")
         except OSError as e:
             raise _cache_dir_error(target.parent, "is not writable", e) from e
         tmp = pathlib.Path(tmp_name)

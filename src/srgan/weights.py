@@ -26,7 +26,6 @@ import logging
 import os
 import pickle
 import re
-import tempfile
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -35,7 +34,7 @@ from typing import IO, Any, cast
 import torch
 
 from . import _peers
-from ._files import set_default_mode
+from ._files import mkstemp
 from .errors import CheckpointError, ChecksumMismatchError, ConfigError, IncompatibleCheckpointError, UnknownModelError
 from .models import ModelConfig, SRModel
 from .models.generator import GeneratorConfig
@@ -206,8 +205,7 @@ def atomic_torch_save(obj: object, path: Path) -> None:
     tmp: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_TEMP_SUFFIX, dir=path.parent)
-        set_default_mode(fd)
+        fd, tmp = mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TEMP_SUFFIX)
         with os.fdopen(fd, "wb") as f:
             writer = _WriteErrorTrap(f)
             try:
