@@ -18,6 +18,7 @@ import math
 import os
 import random
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -33,9 +34,25 @@ log = logging.getLogger("train_srresnet")
 EXTS = {".png", ".bmp", ".jpg", ".jpeg", ".webp", ".tif", ".tiff"}
 
 
+def load_packed(d: Path) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Read pairs written by scripts/pack_pairs.py (``NAME_hr.webp`` + ``NAME_lr.webp``, LR already made)."""
+
+    def read(path: Path) -> torch.Tensor:
+        return torch.from_numpy(np.asarray(Image.open(path).convert("RGB")).copy()).permute(2, 0, 1)
+
+    hr_paths = sorted(d.glob("*_hr.webp"))
+    with ThreadPoolExecutor(8) as ex:
+        hrs = list(ex.map(read, hr_paths))
+        lrs = list(ex.map(read, [p.with_name(p.name[: -len("_hr.webp")] + "_lr.webp") for p in hr_paths]))
+    return list(zip(hrs, lrs, strict=True))
+
+
 def load_pairs(dirs: list[str]) -> list[tuple[torch.Tensor, torch.Tensor]]:
     pairs = []
     for d in dirs:
+        if any(Path(d).glob("*_hr.webp")):
+            pairs += load_packed(Path(d))
+            continue
         for p in sorted(Path(d).rglob("*")):
             if p.suffix.lower() not in EXTS:
                 continue
@@ -58,9 +75,10 @@ def y_psnr(sr: torch.Tensor, hr: torch.Tensor, border: int = 4) -> float:
 @torch.no_grad()
 def evaluate(model: Generator, val: list[tuple[torch.Tensor, torch.Tensor]]) -> float:
     model.eval()
+    device = next(model.parameters()).device
     scores = []
     for hr, lr in val:
-        sr = model(lr.float().unsqueeze(0) / 255)[0]
+        sr = model(lr.float().unsqueeze(0).to(device) / 255)[0].cpu()
         sr = quantize(sr)
         scores.append(y_psnr(sr, hr.double() / 255))
     model.train()
@@ -85,9 +103,15 @@ def sample_batch(pairs, weights, batch: int, lr_size: int, rng: random.Random):
             lp, hp = lp.transpose(-1, -2), hp.transpose(-1, -2)
         lrs.append(lp)
         hrs.append(hp)
-    lr_b = torch.stack(lrs).float().div_(255).contiguous(memory_format=torch.channels_last)
-    hr_b = torch.stack(hrs).float().div_(255)
-    return lr_b, hr_b
+    return torch.stack(lrs), torch.stack(hrs)
+
+
+def to_device(lr_u8: torch.Tensor, hr_u8: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 batches -> float [0, 1] on ``device`` (copied as uint8, asynchronously from pinned memory on CUDA)."""
+    if device.type == "cuda":
+        lr_u8, hr_u8 = lr_u8.pin_memory(), hr_u8.pin_memory()
+    lr_b = lr_u8.to(device, non_blocking=True).float().div_(255).contiguous(memory_format=torch.channels_last)
+    return lr_b, hr_u8.to(device, non_blocking=True).float().div_(255)
 
 
 def main() -> None:
@@ -106,6 +130,15 @@ def main() -> None:
     ap.add_argument("--ckpt-every", type=int, default=200)
     ap.add_argument("--init", default=None, help="warm-start generator weights (srgan checkpoint or state dict)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda[:N] (bf16 autocast on both)")
+    ap.add_argument(
+        "--time-budget",
+        type=float,
+        default=None,
+        help="seconds of training: after the warm-up the step count is fitted to it from the measured speed, so the "
+        "cosine schedule ends on time",
+    )
+    ap.add_argument("--eval-at-start", action="store_true", help="validate (and checkpoint) before the first step")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     out = Path(args.out)
@@ -119,13 +152,21 @@ def main() -> None:
     weights = [float(hr.shape[-1] * hr.shape[-2]) for hr, _ in pairs]
     log.info("loaded %d training and %d validation images in %.1fs", len(pairs), len(val), time.time() - t0)
 
-    model = Generator().to(memory_format=torch.channels_last)
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    model = Generator()
     if args.init:
         model.load_state_dict(load_checkpoint(args.init).state_dict)
+    model = model.to(device, memory_format=torch.channels_last)
     ema = copy.deepcopy(model)
     for p in ema.parameters():
         p.requires_grad_(False)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.9, 0.99), fused=True)
+    ema_f = [t for t in ema.state_dict().values() if t.dtype.is_floating_point]
+    model_f = [t for t in model.state_dict().values() if t.dtype.is_floating_point]
+    ema_i = [t for t in ema.state_dict().values() if not t.dtype.is_floating_point]
+    model_i = [t for t in model.state_dict().values() if not t.dtype.is_floating_point]
     warmup = 200
 
     def lr_at(step: int) -> float:
@@ -137,13 +178,13 @@ def main() -> None:
     step, best = 0, -1.0
     ckpt = out / "last.pt"
     if ckpt.exists():
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        state = torch.load(ckpt, map_location=device, weights_only=False)
         model.load_state_dict(state["model"])
         ema.load_state_dict(state["ema"])
         opt.load_state_dict(state["opt"])
         step, best = state["step"], state["best"]
         rng.setstate(state["py_rng"])
-        torch.set_rng_state(state["torch_rng"])
+        torch.set_rng_state(state["torch_rng"].cpu())
         log.info("resumed at step %d (best %.3f)", step, best)
 
     def save() -> None:
@@ -164,35 +205,57 @@ def main() -> None:
         os.replace(tmp, ckpt)
 
     metrics = open(out / "metrics.jsonl", "a")  # noqa: SIM115 - open for the whole run
-    t_last, loss_acc = time.time(), 0.0
+    if args.eval_at_start:
+        p0 = evaluate(ema, val)
+        log.info("step %d val PSNR-Y ema %.3f (start)", step, p0)
+        if p0 > best:
+            best = p0
+            torch.save(ema.state_dict(), out / "best_ema.tmp")
+            os.replace(out / "best_ema.tmp", out / "best_ema.pt")
+        save()
+    t_last = t_start = t_rate = time.time()
+    start_step = step
+    loss_acc = torch.zeros((), device=device)
+    fitted = args.time_budget is None
     while step < args.steps:
         size = args.small_patch if step < args.switch * args.steps else args.large_patch
-        lr_b, hr_b = sample_batch(pairs, weights, args.batch, size, rng)
+        lr_b, hr_b = to_device(*sample_batch(pairs, weights, args.batch, size, rng), device)
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast(device.type, dtype=torch.bfloat16):
             sr = model(lr_b)
         loss = F.l1_loss(sr.float(), hr_b)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss became {loss.item()} at step {step}; last checkpoint kept at {ckpt}")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         step += 1
         with torch.no_grad():
             d = min(args.ema, (1 + step) / (10 + step))
-            for e, m in zip(ema.state_dict().values(), model.state_dict().values(), strict=True):
-                if e.dtype.is_floating_point:
-                    e.mul_(d).add_(m, alpha=1 - d)
-                else:
-                    e.copy_(m)
-        loss_acc += loss.item()
+            torch._foreach_lerp_(ema_f, model_f, 1 - d)
+            torch._foreach_copy_(ema_i, model_i)
+        loss_acc += loss.detach()
         if step % 50 == 0:
+            mean_loss = loss_acc.item() / 50
+            if not math.isfinite(mean_loss):
+                raise FloatingPointError(f"loss became {mean_loss} by step {step}; last checkpoint kept at {ckpt}")
             dt = (time.time() - t_last) / 50
-            log.info("step %d loss %.4f lr %.2e patch %d %.3fs/step", step, loss_acc / 50, lr_at(step), size, dt)
-            metrics.write(json.dumps({"step": step, "loss": loss_acc / 50, "s_per_step": dt}) + "\n")
+            log.info("step %d loss %.4f lr %.2e patch %d %.3fs/step", step, mean_loss, lr_at(step), size, dt)
+            metrics.write(json.dumps({"step": step, "loss": mean_loss, "s_per_step": dt}) + "\n")
             metrics.flush()
-            t_last, loss_acc = time.time(), 0.0
+            t_last = time.time()
+            loss_acc.zero_()
+        if not fitted and step - start_step in (warmup, warmup + 100):
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            if step - start_step == warmup:
+                t_rate = time.time()
+            else:
+                # Fit the schedule to the time budget from the speed of the last 100 steps (never past --steps).
+                rate = (time.time() - t_rate) / 100
+                left = args.time_budget - (time.time() - t_start)
+                args.steps = min(args.steps, step + max(0, int(left / rate)))
+                fitted = True
+                log.info("time budget: %.3fs/step, training to step %d", rate, args.steps)
         if step % args.eval_every == 0 or step == args.steps:
             p_ema = evaluate(ema, val)
             p_raw = evaluate(model, val)
