@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One lease of a GPU machine: continue srresnet-x4 (L1, scripts/train_srresnet.py) for SR_BUDGET seconds, then
-# fine-tune two GAN configurations with srgan-train from the result for GAN_SECONDS. Expects the packed pairs of
+# fine-tune two GAN configurations with srgan-train from the result for GAN_SECONDS (0: no GAN; then the command
+# only continues the SRResNet from INIT, e.g. INIT=src/srgan/weights/srresnet-x4.pt LR=1e-4). Expects the packed pairs of
 # scripts/pack_pairs.py in .gpu/train (T91 + BSDS200) and .gpu/val (Set5), and writes what comes back into $OUT.
 set -u
 SR_BUDGET=${SR_BUDGET:-320}
@@ -10,6 +11,8 @@ BATCH=${BATCH:-64}
 PATCH=${PATCH:-48}
 GAN_BATCH=${GAN_BATCH:-16}
 VAL_EVERY=${VAL_EVERY:-500}
+INIT=${INIT:-src/srgan/weights/srresnet-x4.pt}
+LR=${LR:-2e-4}
 export PYTHONPATH=$PWD/src:$PWD/.gpu/site PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total,clocks.sm --format=csv || true
 python3 -c "import torch, srgan; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" || exit 1
@@ -17,10 +20,11 @@ mkdir -p /tmp/hr /tmp/val "$OUT/sr"
 ln -sf "$PWD"/.gpu/train/*_hr.webp /tmp/hr/
 ln -sf "$PWD"/.gpu/val/*_hr.webp /tmp/val/
 python3 scripts/train_srresnet.py --data .gpu/train --val .gpu/val --out /tmp/sr --steps 200000 \
-    --time-budget "$SR_BUDGET" --batch "$BATCH" --small-patch "$PATCH" --large-patch "$PATCH" --lr 2e-4 --eval-every 1000 \
-    --ckpt-every 2000 --init src/srgan/weights/srresnet-x4.pt --eval-at-start --device "$DEVICE" --seed 2 \
+    --time-budget "$SR_BUDGET" --batch "$BATCH" --small-patch "$PATCH" --large-patch "$PATCH" --lr "$LR" --eval-every 1000 \
+    --ckpt-every 2000 --init "$INIT" --eval-at-start --device "$DEVICE" --seed 2 \
     2>&1 | tee "$OUT/sr/train.log"
 cp /tmp/sr/best_ema.pt /tmp/sr/metrics.jsonl "$OUT/sr/" || exit 1
+[ "$GAN_SECONDS" -gt 0 ] || exit 0
 gan() {  # name adv_weight fm_weight
     python3 scripts/snapshot_generators.py "/tmp/$1" --out "$OUT/$1.pt" --stop-file /tmp/stop_gan &
     timeout -s INT "$GAN_SECONDS" python3 -m srgan.training.cli --train-dir /tmp/hr --val-dir /tmp/val \

@@ -6,11 +6,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from conftest import make_photo
-from srgan import __version__
+from srgan import SRGAN, __version__
 from srgan.cli import main
 
 
@@ -54,6 +55,18 @@ def test_single_file_output_and_no_overwrite(tmp_path: Path, tiny_model_dir: Pat
     assert Image.open(dest).size == (48, 40)
 
 
+def test_self_ensemble_flag(tmp_path: Path, tiny_model_dir: Path) -> None:
+    (src,) = _write_photos(tmp_path, 1)
+    base = ["upscale", str(src), "--model", str(tiny_model_dir), "--device", "cpu", "--dtype", "fp32"]
+    assert main([*base, "-o", str(tmp_path / "se.png"), "--self-ensemble"]) == 0
+    assert main([*base, "-o", str(tmp_path / "plain.png")]) == 0
+    model = SRGAN.from_pretrained(tiny_model_dir, device="cpu", dtype="fp32")
+    expected = model.upscale(Image.open(src), self_ensemble=True)
+    written = np.asarray(Image.open(tmp_path / "se.png"))
+    assert np.array_equal(written, np.asarray(expected))
+    assert not np.array_equal(written, np.asarray(Image.open(tmp_path / "plain.png")))
+
+
 def test_never_overwrites_an_input(tmp_path: Path, tiny_model_dir: Path) -> None:
     (src,) = _write_photos(tmp_path, 1)
     before = src.read_bytes()
@@ -93,10 +106,6 @@ def test_python_dash_m_entry_point() -> None:
 
 @pytest.mark.parametrize("fmt", ["jpg", "png", "webp", "bmp"])
 def test_16bit_input_saved_sensibly_in_every_format(tmp_path: Path, tiny_model_dir: Path, fmt: str) -> None:
-    import numpy as np
-
-    from srgan import SRGAN
-
     arr = (np.linspace(0, 65535, 120).reshape(10, 12)).astype(np.uint16)
     src = tmp_path / "g16.png"
     Image.fromarray(arr).save(src)

@@ -130,6 +130,19 @@ def test_main_prints_table_and_writes_json(
     assert f"{first['psnr']:.2f}" in printed
 
 
+def test_self_ensemble_rows(dataset: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    report = evaluate([str(model_dir)], [dataset], device="cpu", progress=False, self_ensemble=True)
+    name = f"{model_dir} (self-ensemble)"
+    assert [r.model for r in report.rows] == [BICUBIC, name]
+    model = SRGAN.from_pretrained(model_dir, device="cpu", dtype="fp32")
+    hr = np.asarray(Image.open(dataset / "a.png").convert("RGB"))[:40, :48]
+    lr = torch.from_numpy(_matlab_resize_u8(hr, 0.25)).permute(2, 0, 1)[None].float() / 255
+    sr = (model.upscale_tensor(lr, self_ensemble=True)[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    assert report.row(name, "Tiny").images[0].psnr == pytest.approx(_y_psnr(sr, hr, 4), abs=1e-6)
+    assert main(["--model", str(model_dir), "--data", str(dataset), "--device", "cpu", "--self-ensemble"]) == 0
+    assert "(self-ensemble)" in capsys.readouterr().out
+
+
 def test_main_usage_and_data_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--data", str(tmp_path / "nope")]) == 2
     assert "does not exist" in capsys.readouterr().err

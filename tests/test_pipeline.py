@@ -90,6 +90,60 @@ def test_tiled_equals_untiled(tiny_model: SRGAN, tile: int) -> None:
     torch.testing.assert_close(tiled, whole, atol=1e-5, rtol=0)
 
 
+def _dihedral_variants(x: torch.Tensor) -> list[tuple[torch.Tensor, object]]:
+    """The 8 flips/transposes of the last two dims, each with the function that undoes it."""
+    out = []
+    for k in range(8):
+        t = x
+        if k & 1:
+            t = t.flip(-1)
+        if k & 2:
+            t = t.flip(-2)
+        if k & 4:
+            t = t.transpose(-1, -2)
+
+        def undo(y: torch.Tensor, k: int = k) -> torch.Tensor:
+            if k & 4:
+                y = y.transpose(-1, -2)
+            if k & 2:
+                y = y.flip(-2)
+            if k & 1:
+                y = y.flip(-1)
+            return y
+
+        out.append((t.contiguous(), undo))
+    return out
+
+
+def test_self_ensemble_is_the_mean_of_the_eight_mapped_back_outputs(tiny_model: SRGAN) -> None:
+    x = torch.rand(1, 3, 13, 9)  # not square: a transpose mapped back wrongly changes the shape
+    ref = torch.stack([undo(tiny_model.upscale_tensor(t)) for t, undo in _dihedral_variants(x)]).mean(0)
+    out = tiny_model.upscale_tensor(x, self_ensemble=True)
+    torch.testing.assert_close(out, ref, atol=1e-6, rtol=0)
+    assert (out - tiny_model.upscale_tensor(x)).abs().max() > 1e-4  # it is not the plain output
+
+
+def test_self_ensemble_is_equivariant_and_tiles_seamlessly(tiny_model: SRGAN) -> None:
+    x = torch.rand(1, 3, 21, 17)
+    out = tiny_model.upscale_tensor(x, self_ensemble=True)
+    for t, undo in _dihedral_variants(x):
+        torch.testing.assert_close(undo(tiny_model.upscale_tensor(t, self_ensemble=True)), out, atol=1e-5, rtol=0)
+    torch.testing.assert_close(tiny_model.upscale_tensor(x, self_ensemble=True, tile=6), out, atol=1e-5, rtol=0)
+
+
+def test_self_ensemble_through_upscale_keeps_modes(tiny_model: SRGAN, photo: Image.Image) -> None:
+    ref = tiny_model.upscale_tensor(
+        torch.from_numpy(np.array(photo)).permute(2, 0, 1)[None] / 255.0, self_ensemble=True
+    )
+    out = tiny_model.upscale(photo, self_ensemble=True)  # the 8-bit path rounds straight into the output buffer
+    expected = (ref[0] * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    assert np.abs(np.asarray(out).astype(int) - expected.astype(int)).max() <= 1
+    rgba = tiny_model.upscale(photo.convert("RGBA"), self_ensemble=True)
+    assert rgba.mode == "RGBA" and rgba.size == out.size
+    batch = list(tiny_model.upscale_batch([photo], self_ensemble=True))
+    assert np.array_equal(np.asarray(batch[0]), np.asarray(out))
+
+
 def test_tiled_equals_untiled_full_depth() -> None:
     torch.manual_seed(1)
     model = SRGAN(Generator(num_blocks=16).eval(), device="cpu", dtype="fp32")

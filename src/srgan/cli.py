@@ -164,7 +164,7 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
             if k + ahead < len(jobs):
                 decoded.append(pool.submit(decode, jobs[k + ahead][0]))
             try:
-                result = model.upscale(decoded[k].result(), tile=args.tile)
+                result = model.upscale(decoded[k].result(), tile=args.tile, self_ensemble=args.self_ensemble)
                 saves.append((src, pool.submit(_save_atomic, result, dest)))
             except (SRGANError, OSError, ValueError) as e:
                 failures.append((src, str(e)))
@@ -316,6 +316,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="fp32, fp16 or bf16 (default: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32)",
     )
     up.add_argument("--tile", type=_positive_int, default=None, help="tile size in input pixels (default: automatic)")
+    up.add_argument(
+        "--self-ensemble",
+        action="store_true",
+        help="average the 8 flips/transposes of each image (8x slower; +0.2-0.3 dB PSNR with srresnet-x4)",
+    )
     up.add_argument(
         "--format",
         choices=["png", "jpg", "webp", "tif", "bmp"],

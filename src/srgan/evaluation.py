@@ -118,6 +118,7 @@ def evaluate(
     include_hr: bool = False,
     device: str | torch.device | None = None,
     progress: bool | None = None,
+    self_ensemble: bool = False,
 ) -> EvaluationReport:
     """Score models on folders of HR images with the standard SR protocol (see the module docstring).
 
@@ -132,6 +133,8 @@ def evaluate(
         include_hr: add an ``"HR"`` row per dataset with the NIQE of the ground truth (needs ``niqe_params``).
         device: where the models run: ``"auto"``/None, ``"cpu"``, ``"cuda"``...
         progress: show a progress bar on stderr; None shows one when stderr is a terminal.
+        self_ensemble: upscale with the geometric self-ensemble (:meth:`SRGAN.upscale`'s ``self_ensemble``, 8x
+            the time); the model rows are then named ``"NAME (self-ensemble)"``.
 
     Returns:
         The :class:`EvaluationReport`; per dataset: the bicubic row, one row per model, then the HR row.
@@ -150,6 +153,8 @@ def evaluate(
         raise ConfigError("the HR row reports NIQE only: pass niqe_params (--niqe-params) with include_hr")
     datasets = [(Path(d).resolve().name or os.fspath(d), Path(d), _list_images(Path(d))) for d in data_dirs]
     loaded = [_load_model(m, i, scale=scale, device=device) for i, m in enumerate(models)]
+    if self_ensemble:
+        loaded = [(f"{name} (self-ensemble)", model) for name, model in loaded]
     names = ([BICUBIC] if include_bicubic else []) + [name for name, _ in loaded]
     if include_hr:
         names.append(HR)
@@ -172,7 +177,8 @@ def evaluate(
                     bicubic = quantize(imresize(lr, scale=float(scale)))
                     results[BICUBIC].append(_score(name, bicubic, hr, scale=scale, niqe_params=niqe_params))
                 for model_name, model in loaded:
-                    sr = quantize(model.upscale_tensor(lr.to(torch.float32)).to(torch.float64))
+                    sr = model.upscale_tensor(lr.to(torch.float32), self_ensemble=self_ensemble)
+                    sr = quantize(sr.to(torch.float64))
                     results[model_name].append(_score(name, sr, hr, scale=scale, niqe_params=niqe_params))
                 if hr_niqe_params is not None:
                     value = _niqe(hr, hr_niqe_params, scale, name)
@@ -274,6 +280,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--include-hr", action="store_true", help="add an HR row with the ground truth's NIQE")
     parser.add_argument("--no-bicubic", action="store_true", help="leave out the bicubic baseline rows")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
+    parser.add_argument(
+        "--self-ensemble",
+        action="store_true",
+        help="average the 8 flips/transposes of each input (8x the time; rows named 'NAME (self-ensemble)')",
+    )
     parser.add_argument("--json", metavar="OUT", help="write the report with per-image results to this JSON file")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     return parser
@@ -297,6 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             include_bicubic=not args.no_bicubic,
             include_hr=args.include_hr,
             device=args.device,
+            self_ensemble=args.self_ensemble,
         )
     except (SRGANError, OSError) as e:
         print(f"srgan-eval: {e}", file=sys.stderr)

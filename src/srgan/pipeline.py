@@ -112,6 +112,20 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torc
     return dtype
 
 
+def _dihedral(x: torch.Tensor, *, hflip: bool, vflip: bool, transpose: bool, inverse: bool = False) -> torch.Tensor:
+    """One of the 8 flips/transposes of the last two dims of ``x``; ``inverse=True`` undoes it."""
+    ops: list[Callable[[torch.Tensor], torch.Tensor]] = []
+    if hflip:
+        ops.append(lambda t: t.flip(-1))
+    if vflip:
+        ops.append(lambda t: t.flip(-2))
+    if transpose:
+        ops.append(lambda t: t.transpose(-1, -2))
+    for op in reversed(ops) if inverse else ops:
+        x = op(x)
+    return x
+
+
 class SRGAN:
     """A super-resolution model ready for inference.
 
@@ -214,11 +228,23 @@ class SRGAN:
 
     # ------------------------------------------------------------------ inference
     @overload
-    def upscale(self, image: ImageT, *, tile: int | None = ..., max_output_pixels: int | None = ...) -> ImageT: ...
+    def upscale(
+        self,
+        image: ImageT,
+        *,
+        tile: int | None = ...,
+        max_output_pixels: int | None = ...,
+        self_ensemble: bool = ...,
+    ) -> ImageT: ...
 
     @overload
     def upscale(
-        self, image: str | os.PathLike[str], *, tile: int | None = ..., max_output_pixels: int | None = ...
+        self,
+        image: str | os.PathLike[str],
+        *,
+        tile: int | None = ...,
+        max_output_pixels: int | None = ...,
+        self_ensemble: bool = ...,
     ) -> Image.Image: ...
 
     def upscale(
@@ -227,6 +253,7 @@ class SRGAN:
         *,
         tile: int | None = None,
         max_output_pixels: int | None = DEFAULT_MAX_OUTPUT_PIXELS,
+        self_ensemble: bool = False,
     ) -> Image.Image | np.ndarray | torch.Tensor:
         """Upscale ``image`` by :attr:`scale`; returns the same kind of object.
 
@@ -237,6 +264,10 @@ class SRGAN:
             tile: tile size in input pixels; None picks one that bounds memory. Tiles overlap by the
                 generator's receptive field, so the result equals an untiled run (no seams).
             max_output_pixels: refuse inputs whose output would exceed this many pixels (None: no limit).
+            self_ensemble: geometric self-ensemble: upscale the 8 flips/transposes of the image and average the
+                results mapped back (8x the time, plus one float32 buffer of the output's size). Gains 0.2 - 0.3 dB
+                PSNR with a pixel-loss model such as ``srresnet-x4``; it also averages away part of a GAN model's
+                texture, so it is meant for PSNR-oriented models.
 
         Raises:
             InvalidImageError: unreadable file, unsupported mode/dtype/shape, NaN/inf values.
@@ -262,8 +293,8 @@ class SRGAN:
         if prep.kind != "torch" and prep.bit_depth == 8 and not prep.grey:
             # 8-bit colour output: each tile is rounded straight into the final (H, W, C) uint8 buffer, so memory
             # stays at the size of the output image instead of several float32 copies of it.
-            return _image.restore_uint8(self._upscale_uint8(prep.rgb, alpha, tile), prep)
-        return _image.restore(self.upscale_tensor(prep.rgb, tile=tile), alpha, prep)
+            return _image.restore_uint8(self._upscale_uint8(prep.rgb, alpha, tile, self_ensemble), prep)
+        return _image.restore(self.upscale_tensor(prep.rgb, tile=tile, self_ensemble=self_ensemble), alpha, prep)
 
     def upscale_batch(
         self,
@@ -273,6 +304,7 @@ class SRGAN:
         max_output_pixels: int | None = DEFAULT_MAX_OUTPUT_PIXELS,
         workers: int = 2,
         prefetch: int = 4,
+        self_ensemble: bool = False,
     ) -> Iterator[Image.Image | np.ndarray | torch.Tensor]:
         """Upscale many images lazily, in order: ``for big in model.upscale_batch(paths): ...``.
 
@@ -298,9 +330,11 @@ class SRGAN:
                 nxt = next(source, _END)
                 if nxt is not _END:
                     queue.append(pool.submit(load, nxt))
-                yield self.upscale(loaded, tile=tile, max_output_pixels=max_output_pixels)
+                yield self.upscale(loaded, tile=tile, max_output_pixels=max_output_pixels, self_ensemble=self_ensemble)
 
-    def _upscale_uint8(self, rgb: torch.Tensor, alpha: torch.Tensor | None, tile: int | None) -> torch.Tensor:
+    def _upscale_uint8(
+        self, rgb: torch.Tensor, alpha: torch.Tensor | None, tile: int | None, self_ensemble: bool = False
+    ) -> torch.Tensor:
         """(1, 3, H, W) float in [0, 1] -> (sH, sW, 3 or 4) uint8, rounded half to even like :func:`_image.restore`."""
         _, _, h, w = rgb.shape
         s = self.scale
@@ -309,15 +343,16 @@ class SRGAN:
         def write(t: Tile, core: torch.Tensor) -> None:
             out[t.y0 * s : t.y1 * s, t.x0 * s : t.x1 * s, :3] = core[0].mul_(255.0).round_().permute(1, 2, 0)
 
-        self._run(rgb, tile, write)
+        self._run(rgb, tile, write, self_ensemble=self_ensemble)
         if alpha is not None:
             out[:, :, 3] = alpha[0, 0].mul(255.0).round_()
         return out
 
-    def upscale_tensor(self, x: torch.Tensor, *, tile: int | None = None) -> torch.Tensor:
+    def upscale_tensor(self, x: torch.Tensor, *, tile: int | None = None, self_ensemble: bool = False) -> torch.Tensor:
         """Upscale an RGB batch: (N, 3, H, W) float in [0, 1] -> (N, 3, sH, sW) float32 on CPU, clamped to [0, 1].
 
-        The input may live on any device; it is moved tile by tile to :attr:`device`.
+        The input may live on any device; it is moved tile by tile to :attr:`device`. ``tile`` and
+        ``self_ensemble`` as in :meth:`upscale`.
         """
         if x.ndim != 4 or x.shape[1] != 3 or not x.is_floating_point():
             raise InvalidImageError(
@@ -333,10 +368,17 @@ class SRGAN:
         def write(t: Tile, core: torch.Tensor) -> None:
             out[:, :, t.y0 * s : t.y1 * s, t.x0 * s : t.x1 * s] = core
 
-        self._run(x, tile, write)
+        self._run(x, tile, write, self_ensemble=self_ensemble)
         return out
 
-    def _run(self, x: torch.Tensor, tile: int | None, write: Callable[[Tile, torch.Tensor], None]) -> None:
+    def _run(
+        self,
+        x: torch.Tensor,
+        tile: int | None,
+        write: Callable[[Tile, torch.Tensor], None],
+        *,
+        self_ensemble: bool = False,
+    ) -> None:
         """Run the generator tile by tile; ``write(tile, core)`` gets each tile's output core, float32 in [0, 1]
         on the CPU, shape (N, 3, s*(y1-y0), s*(x1-x0)).
 
@@ -344,7 +386,25 @@ class SRGAN:
         through pinned memory on a side stream so the next upload overlaps the current forward, and cuDNN picks
         its fastest kernels (benchmark mode, scoped to this call). A tile whose reduced-precision output is not
         finite is recomputed in float32 from the original input, with a warning.
+
+        With ``self_ensemble`` the whole tiled run is repeated on the 8 flips/transposes of ``x``; the outputs,
+        mapped back, are averaged into one float32 buffer that ``write`` gets as a single whole-image tile.
         """
+        if self_ensemble:
+            n, _, h, w = x.shape
+            s = self.scale
+            acc = torch.zeros(n, 3, h * s, w * s, dtype=torch.float32)
+            for hflip, vflip, transpose in itertools.product((False, True), repeat=3):
+                xt = _dihedral(x, hflip=hflip, vflip=vflip, transpose=transpose)
+                buf = torch.empty(n, 3, xt.shape[-2] * s, xt.shape[-1] * s, dtype=torch.float32)
+
+                def put(t: Tile, core: torch.Tensor, buf: torch.Tensor = buf) -> None:
+                    buf[:, :, t.y0 * s : t.y1 * s, t.x0 * s : t.x1 * s] = core
+
+                self._run(xt, tile, put)
+                acc += _dihedral(buf, hflip=hflip, vflip=vflip, transpose=transpose, inverse=True)
+            write(Tile(0, h, 0, w, 0, h, 0, w), acc.div_(8))
+            return
         n, _, h, w = x.shape
         device, dtype = self.device, self.dtype
         tile = self._auto_tile(h, w, device, batch=n) if tile is None else int(tile)
