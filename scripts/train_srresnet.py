@@ -63,6 +63,26 @@ def load_pairs(dirs: list[str]) -> list[tuple[torch.Tensor, torch.Tensor]]:
     return pairs
 
 
+def teacher_targets(
+    teacher: str, pairs: list[tuple[torch.Tensor, torch.Tensor]], cache: str | None
+) -> list[torch.Tensor]:
+    """The x8 self-ensemble output of ``teacher`` for each pair's LR image, uint8 (3, H, W) like the HR image."""
+    if cache and Path(cache).exists():
+        return torch.load(cache, weights_only=True)
+    from srgan import SRGAN
+
+    model = SRGAN.from_pretrained(teacher, device="cpu", dtype="fp32")
+    t0, out = time.time(), []
+    for i, (_, lr) in enumerate(pairs):
+        sr = model.upscale_tensor(lr.float().unsqueeze(0) / 255, self_ensemble=True)[0]
+        out.append(sr.mul(255).round().to(torch.uint8))
+        if (i + 1) % 50 == 0:
+            log.info("teacher: %d / %d images, %.0f s", i + 1, len(pairs), time.time() - t0)
+    if cache:
+        torch.save(out, cache)
+    return out
+
+
 def y_psnr(sr: torch.Tensor, hr: torch.Tensor, border: int = 4) -> float:
     w = torch.tensor([65.481, 128.553, 24.966], dtype=torch.float64).view(3, 1, 1)
     ys = (sr.double() * w).sum(0) + 16
@@ -139,6 +159,14 @@ def main() -> None:
         "cosine schedule ends on time",
     )
     ap.add_argument("--eval-at-start", action="store_true", help="validate (and checkpoint) before the first step")
+    ap.add_argument(
+        "--teacher",
+        default=None,
+        help="self-ensemble distillation: a model (name or file) whose x8 self-ensemble output on each training LR "
+        "image becomes a second L1 target, weighted by --teacher-weight",
+    )
+    ap.add_argument("--teacher-weight", type=float, default=1.0)
+    ap.add_argument("--teacher-cache", default=None, help="file keeping the teacher's outputs between runs")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     out = Path(args.out)
@@ -150,6 +178,10 @@ def main() -> None:
     pairs = load_pairs(args.data)
     val = load_pairs([args.val])
     weights = [float(hr.shape[-1] * hr.shape[-2]) for hr, _ in pairs]
+    if args.teacher:
+        # The teacher's output rides along as channels 3..5 of the HR image, so crops and flips stay aligned.
+        targets = teacher_targets(args.teacher, pairs, args.teacher_cache)
+        pairs = [(torch.cat([hr, t]), lr) for (hr, lr), t in zip(pairs, targets, strict=True)]
     log.info("loaded %d training and %d validation images in %.1fs", len(pairs), len(val), time.time() - t0)
 
     device = torch.device(args.device)
@@ -224,7 +256,11 @@ def main() -> None:
             g["lr"] = lr_at(step)
         with torch.autocast(device.type, dtype=torch.bfloat16):
             sr = model(lr_b)
-        loss = F.l1_loss(sr.float(), hr_b)
+        if args.teacher:
+            hr_b, t_b = hr_b[:, :3], hr_b[:, 3:]
+            loss = F.l1_loss(sr.float(), hr_b) + args.teacher_weight * F.l1_loss(sr.float(), t_b)
+        else:
+            loss = F.l1_loss(sr.float(), hr_b)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -137,6 +137,15 @@ def test_default_is_registered() -> None:
     assert weights.DEFAULT_MODEL is None or weights.DEFAULT_MODEL in weights.REGISTRY
 
 
+def test_default_follows_the_perceptual_models_acceptance_bar() -> None:
+    """The default is srgan-x4 when its registered figures meet the bar (Set14 NIQE <= 4.6 at >= 26.8 dB; the
+    figures themselves are checked against srgan-eval in tests/test_evaluation.py), else srresnet-x4."""
+    gan = weights.REGISTRY.get("srgan-x4")
+    meets = gan is not None and gan.metrics["Set14_niqe"] <= 4.6 and gan.metrics["Set14_psnr_y"] >= 26.8
+    expected = "srgan-x4" if meets else "srresnet-x4"
+    assert expected == weights.DEFAULT_MODEL
+
+
 # --- hostile and broken checkpoints through the public loader ------------------------------------------------------
 
 
