@@ -319,7 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--self-ensemble",
         action="store_true",
-        help="average the 8 flips/transposes of each image (8x slower; +0.2-0.3 dB PSNR with srresnet-x4)",
+        help="average the 8 flips/transposes of each image (8x slower; +0.1-0.2 dB PSNR with srresnet-x4)",
     )
     up.add_argument(
         "--format",

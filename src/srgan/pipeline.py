@@ -265,7 +265,7 @@ class SRGAN:
                 generator's receptive field, so the result equals an untiled run (no seams).
             max_output_pixels: refuse inputs whose output would exceed this many pixels (None: no limit).
             self_ensemble: geometric self-ensemble: upscale the 8 flips/transposes of the image and average the
-                results mapped back (8x the time, plus one float32 buffer of the output's size). Gains 0.2 - 0.3 dB
+                results mapped back (8x the time, plus one float32 buffer of the output's size). Gains 0.1 - 0.2 dB
                 PSNR with a pixel-loss model such as ``srresnet-x4``; it also averages away part of a GAN model's
                 texture, so it is meant for PSNR-oriented models.
 
