@@ -64,22 +64,34 @@ def load_pairs(dirs: list[str]) -> list[tuple[torch.Tensor, torch.Tensor]]:
 
 
 def teacher_targets(
-    teacher: str, pairs: list[tuple[torch.Tensor, torch.Tensor]], cache: str | None
+    teacher: str, pairs: list[tuple[torch.Tensor, torch.Tensor]], cache: str | None, device: str = "cpu"
 ) -> list[torch.Tensor]:
-    """The x8 self-ensemble output of ``teacher`` for each pair's LR image, uint8 (3, H, W) like the HR image."""
+    """The x8 self-ensemble output of ``teacher`` for each pair's LR image, uint8 (3, H, W) like the HR image.
+
+    Computed in fp32 on ``device``; kept in ``cache`` (written atomically, so runs can share it) when given.
+    """
     if cache and Path(cache).exists():
-        return torch.load(cache, weights_only=True)
+        out = torch.load(cache, weights_only=True)
+        shapes = [tuple(hr.shape) for hr, _ in pairs]
+        if [tuple(t.shape) for t in out] != shapes:
+            raise ValueError(
+                f"teacher cache {cache} holds {len(out)} images that do not match the {len(shapes)} training images "
+                "(other data or another order): delete it to recompute"
+            )
+        return out
     from srgan import SRGAN
 
-    model = SRGAN.from_pretrained(teacher, device="cpu", dtype="fp32")
+    model = SRGAN.from_pretrained(teacher, device=device, dtype="fp32")
     t0, out = time.time(), []
     for i, (_, lr) in enumerate(pairs):
         sr = model.upscale_tensor(lr.float().unsqueeze(0) / 255, self_ensemble=True)[0]
-        out.append(sr.mul(255).round().to(torch.uint8))
+        out.append(sr.mul(255).round().to(torch.uint8).cpu())
         if (i + 1) % 50 == 0:
             log.info("teacher: %d / %d images, %.0f s", i + 1, len(pairs), time.time() - t0)
     if cache:
-        torch.save(out, cache)
+        tmp = Path(cache).with_suffix(".tmp")
+        torch.save(out, tmp)
+        os.replace(tmp, cache)
     return out
 
 
@@ -167,6 +179,13 @@ def main() -> None:
     )
     ap.add_argument("--teacher-weight", type=float, default=1.0)
     ap.add_argument("--teacher-cache", default=None, help="file keeping the teacher's outputs between runs")
+    ap.add_argument(
+        "--loss",
+        choices=("l1", "mse"),
+        default="l1",
+        help="pixel loss (to HR and to the teacher): L1 converges faster; MSE is what PSNR measures (a final "
+        "fine-tune)",
+    )
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     out = Path(args.out)
@@ -180,7 +199,7 @@ def main() -> None:
     weights = [float(hr.shape[-1] * hr.shape[-2]) for hr, _ in pairs]
     if args.teacher:
         # The teacher's output rides along as channels 3..5 of the HR image, so crops and flips stay aligned.
-        targets = teacher_targets(args.teacher, pairs, args.teacher_cache)
+        targets = teacher_targets(args.teacher, pairs, args.teacher_cache, args.device)
         pairs = [(torch.cat([hr, t]), lr) for (hr, lr), t in zip(pairs, targets, strict=True)]
     log.info("loaded %d training and %d validation images in %.1fs", len(pairs), len(val), time.time() - t0)
 
@@ -256,11 +275,12 @@ def main() -> None:
             g["lr"] = lr_at(step)
         with torch.autocast(device.type, dtype=torch.bfloat16):
             sr = model(lr_b)
+        pixel_loss = F.l1_loss if args.loss == "l1" else F.mse_loss
         if args.teacher:
             hr_b, t_b = hr_b[:, :3], hr_b[:, 3:]
-            loss = F.l1_loss(sr.float(), hr_b) + args.teacher_weight * F.l1_loss(sr.float(), t_b)
+            loss = pixel_loss(sr.float(), hr_b) + args.teacher_weight * pixel_loss(sr.float(), t_b)
         else:
-            loss = F.l1_loss(sr.float(), hr_b)
+            loss = pixel_loss(sr.float(), hr_b)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
