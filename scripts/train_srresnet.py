@@ -186,6 +186,12 @@ def main() -> None:
         help="pixel loss (to HR and to the teacher): L1 converges faster; MSE is what PSNR measures (a final "
         "fine-tune)",
     )
+    ap.add_argument(
+        "--y-weight",
+        type=float,
+        default=0.0,
+        help="weight of an extra pixel-loss term on the luma channel (the benchmark's PSNR is on Y)",
+    )
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     out = Path(args.out)
@@ -255,6 +261,16 @@ def main() -> None:
         )
         os.replace(tmp, ckpt)
 
+    base_loss = F.l1_loss if args.loss == "l1" else F.mse_loss
+    luma = torch.tensor([65.481, 128.553, 24.966], device=device).view(1, 3, 1, 1) / 255
+
+    def pixel_loss(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """RGB pixel loss plus --y-weight times the same loss on the luma (Y of BT.601, what PSNR-Y measures)."""
+        loss = base_loss(a, b)
+        if args.y_weight:
+            loss = loss + args.y_weight * base_loss((a * luma).sum(1), (b * luma).sum(1))
+        return loss
+
     metrics = open(out / "metrics.jsonl", "a")  # noqa: SIM115 - open for the whole run
     if args.eval_at_start:
         p0 = evaluate(ema, val)
@@ -275,12 +291,12 @@ def main() -> None:
             g["lr"] = lr_at(step)
         with torch.autocast(device.type, dtype=torch.bfloat16):
             sr = model(lr_b)
-        pixel_loss = F.l1_loss if args.loss == "l1" else F.mse_loss
+        sr = sr.float()
         if args.teacher:
             hr_b, t_b = hr_b[:, :3], hr_b[:, 3:]
-            loss = pixel_loss(sr.float(), hr_b) + args.teacher_weight * pixel_loss(sr.float(), t_b)
+            loss = pixel_loss(sr, hr_b) + args.teacher_weight * pixel_loss(sr, t_b)
         else:
-            loss = pixel_loss(sr.float(), hr_b)
+            loss = pixel_loss(sr, hr_b)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
