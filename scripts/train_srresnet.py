@@ -106,6 +106,7 @@ def y_psnr(sr: torch.Tensor, hr: torch.Tensor, border: int = 4) -> float:
 
 @torch.no_grad()
 def evaluate(model: Generator, val: list[tuple[torch.Tensor, torch.Tensor]]) -> float:
+    modes = {m: m.training for m in model.modules()}
     model.eval()
     device = next(model.parameters()).device
     scores = []
@@ -113,7 +114,8 @@ def evaluate(model: Generator, val: list[tuple[torch.Tensor, torch.Tensor]]) -> 
         sr = model(lr.float().unsqueeze(0).to(device) / 255)[0].cpu()
         sr = quantize(sr)
         scores.append(y_psnr(sr, hr.double() / 255))
-    model.train()
+    for m, training in modes.items():
+        m.train(training)
     return float(np.mean(scores))
 
 
@@ -192,6 +194,11 @@ def main() -> None:
         default=0.0,
         help="weight of an extra pixel-loss term on the luma channel (the benchmark's PSNR is on Y)",
     )
+    ap.add_argument(
+        "--freeze-bn",
+        action="store_true",
+        help="keep batch norm in inference mode (running statistics fixed) while training: for fine-tuning",
+    )
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     out = Path(args.out)
@@ -216,6 +223,12 @@ def main() -> None:
     if args.init:
         model.load_state_dict(load_checkpoint(args.init).state_dict)
     model = model.to(device, memory_format=torch.channels_last)
+    if args.freeze_bn:
+        # Batch norm as the fixed affine map it is at inference (running statistics, not the batch's): the
+        # fine-tune then optimises exactly the function that is evaluated, on crops of any size.
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.eval()
     ema = copy.deepcopy(model)
     for p in ema.parameters():
         p.requires_grad_(False)

@@ -64,3 +64,22 @@ def test_teacher_cache_is_written_and_checked(folders: tuple[Path, Path], tmp_pa
     bad = _run(*folders, tmp_path / "b", "--teacher", str(teacher), "--teacher-cache", str(cache))
     assert bad.returncode != 0
     assert "delete it to recompute" in bad.stderr
+
+
+def test_freeze_bn_keeps_the_running_statistics(folders: tuple[Path, Path], tmp_path: Path) -> None:
+    from srgan import Generator
+
+    init = tmp_path / "init.pt"
+    torch.save(Generator().state_dict(), init)
+    before = torch.load(init, weights_only=True)
+    stats = [k for k in before if k.endswith(("running_mean", "running_var"))]
+    assert stats
+    for flag, frozen in (("--freeze-bn", True), ("--y-weight", False)):
+        out = tmp_path / flag
+        extra = [flag] if frozen else [flag, "0.5"]
+        done = _run(*folders, out, "--init", str(init), *extra)
+        assert done.returncode == 0, done.stderr
+        after = torch.load(out / "last.pt", weights_only=False)["model"]
+        same = all(torch.equal(after[k], before[k]) for k in stats)
+        assert same is frozen
+        assert not torch.equal(after["head.0.weight"], before["head.0.weight"])
