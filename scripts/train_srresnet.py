@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from srgan.degradation import imresize, modcrop, quantize
+from srgan.metrics import psnr, rgb_to_y
 from srgan.models import Generator
 from srgan.weights import load_checkpoint
 
@@ -95,15 +96,6 @@ def teacher_targets(
     return out
 
 
-def y_psnr(sr: torch.Tensor, hr: torch.Tensor, border: int = 4) -> float:
-    w = torch.tensor([65.481, 128.553, 24.966], dtype=torch.float64).view(3, 1, 1)
-    ys = (sr.double() * w).sum(0) + 16
-    yh = (hr.double() * w).sum(0) + 16
-    ys, yh = ys[border:-border, border:-border], yh[border:-border, border:-border]
-    mse = ((ys - yh) ** 2).mean().item()
-    return 10 * math.log10(255**2 / mse)
-
-
 @torch.no_grad()
 def evaluate(model: Generator, val: list[tuple[torch.Tensor, torch.Tensor]]) -> float:
     modes = {m: m.training for m in model.modules()}
@@ -113,7 +105,7 @@ def evaluate(model: Generator, val: list[tuple[torch.Tensor, torch.Tensor]]) -> 
     for hr, lr in val:
         sr = model(lr.float().unsqueeze(0).to(device) / 255)[0].cpu()
         sr = quantize(sr)
-        scores.append(y_psnr(sr, hr.double() / 255))
+        scores.append(psnr(sr.double(), hr.double() / 255, crop_border=4).item())
     for m, training in modes.items():
         m.train(training)
     return float(np.mean(scores))
@@ -275,13 +267,12 @@ def main() -> None:
         os.replace(tmp, ckpt)
 
     base_loss = F.l1_loss if args.loss == "l1" else F.mse_loss
-    luma = torch.tensor([65.481, 128.553, 24.966], device=device).view(1, 3, 1, 1) / 255
 
     def pixel_loss(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """RGB pixel loss plus --y-weight times the same loss on the luma (Y of BT.601, what PSNR-Y measures)."""
         loss = base_loss(a, b)
         if args.y_weight:
-            loss = loss + args.y_weight * base_loss((a * luma).sum(1), (b * luma).sum(1))
+            loss = loss + args.y_weight * base_loss(rgb_to_y(a) / 255, rgb_to_y(b) / 255)
         return loss
 
     metrics = open(out / "metrics.jsonl", "a")  # noqa: SIM115 - open for the whole run
