@@ -25,7 +25,7 @@ def main() -> None:
     args = ap.parse_args()
     try:
         ckpt = load_checkpoint(args.source)
-    except Exception:  # a raw state dict saved by scripts/train_srresnet.py
+    except Exception:  # a plain Generator state dict (e.g. the "ema" entry of an older training script)
         state = torch.load(args.source, map_location="cpu", weights_only=True)
         ckpt = Checkpoint(config=infer_config(state), state_dict=state, meta={})
     generator = build_generator(ckpt, source=args.source)

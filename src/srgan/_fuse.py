@@ -8,10 +8,9 @@ from typing import TypeVar
 import torch
 from torch import nn
 
-from .models.generator import Generator, ResidualBlock
-from .models.peers import ClassicResidualBlock, ClassicSRGANGenerator, MSRResNet
+from .models import registry
 
-ModelT = TypeVar("ModelT", bound=Generator | ClassicSRGANGenerator | MSRResNet)
+ModelT = TypeVar("ModelT", bound=nn.Module)
 
 __all__ = ["fold_batchnorm", "fuse_conv_bn"]
 
@@ -35,42 +34,20 @@ def fuse_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
 def fold_batchnorm(generator: ModelT) -> ModelT:
     """A copy of ``generator`` (eval mode) with every BatchNorm folded into its conv and replaced by Identity.
 
-    Same output as ``generator.eval()`` up to float rounding (about 1e-6), one pass less over memory per BN.
-    Models without BatchNorm (:class:`~srgan.models.MSRResNet`) come back as an eval-mode copy.
+    Same output as ``generator.eval()`` up to float rounding (about 1e-6), one pass less over memory per BN. The
+    conv -> BN pairs are those the model's registered architecture declares (``conv_bn_pairs``); models without
+    BatchNorm (:class:`~srgan.models.MSRResNet`) come back as an eval-mode copy.
+
+    Raises:
+        ConfigError: ``generator`` is not a model of a registered architecture.
     """
+    conv_bn_pairs = registry.for_model(generator).conv_bn_pairs
     g = copy.deepcopy(generator)
     g.eval()
-    _fold_in_place(g)
+    for parent, conv_name, bn_name in conv_bn_pairs(g) if conv_bn_pairs is not None else ():
+        conv, bn = parent.get_submodule(conv_name), parent.get_submodule(bn_name)
+        if not isinstance(conv, nn.Conv2d) or not isinstance(bn, nn.BatchNorm2d):
+            raise TypeError(f"{conv_name!r} -> {bn_name!r} of {type(parent).__name__} is not a Conv2d -> BatchNorm2d")
+        setattr(parent, conv_name, fuse_conv_bn(conv, bn))
+        setattr(parent, bn_name, nn.Identity())
     return g
-
-
-def _fold_in_place(model: Generator | ClassicSRGANGenerator | MSRResNet) -> None:
-    if isinstance(model, Generator):
-        _fold_generator(model)
-    elif isinstance(model, ClassicSRGANGenerator):
-        _fold_classic(model)
-
-
-def _fold_generator(g: Generator) -> None:
-    """Fold, in place, the BNs of the residual blocks and of the body tail."""
-    for block in g.body:
-        assert isinstance(block, ResidualBlock)
-        for conv_name, bn_name in (("conv1", "bn1"), ("conv2", "bn2")):
-            setattr(block, conv_name, fuse_conv_bn(getattr(block, conv_name), getattr(block, bn_name)))
-            setattr(block, bn_name, nn.Identity())
-    conv, bn = g.body_tail[0], g.body_tail[1]
-    assert isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d)
-    g.body_tail = nn.Sequential(fuse_conv_bn(conv, bn))
-
-
-def _fold_classic(g: ClassicSRGANGenerator) -> None:
-    """Fold, in place, the BNs of the residual blocks and of a BatchNorm trunk tail (``block7``)."""
-    for name, module in list(g.named_children()):
-        if isinstance(module, ClassicResidualBlock):
-            for conv_name, bn_name in (("conv1", "bn1"), ("conv2", "bn2")):
-                setattr(module, conv_name, fuse_conv_bn(getattr(module, conv_name), getattr(module, bn_name)))
-                setattr(module, bn_name, nn.Identity())
-        elif isinstance(module, nn.Sequential) and len(module) == 2 and isinstance(module[1], nn.BatchNorm2d):
-            conv = module[0]
-            assert isinstance(conv, nn.Conv2d)
-            setattr(g, name, nn.Sequential(fuse_conv_bn(conv, module[1]), nn.Identity()))

@@ -38,12 +38,37 @@ import torch
 from numpy.typing import NDArray
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ._files import atomic_write
 from .errors import ConfigError, ImageTooLargeError, InvalidImageError
 
-__all__ = ["IMAGE_EXTENSIONS", "PreparedImage", "open_image", "prepare", "restore", "restore_uint8", "pixel_count"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "SAVE_FORMATS",
+    "PreparedImage",
+    "open_image",
+    "prepare",
+    "restore",
+    "restore_uint8",
+    "pixel_count",
+    "save_image",
+]
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm"})
 """File suffixes treated as images when scanning folders (CLI, training data, evaluation)."""
+
+SAVE_FORMATS = {
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".png": "PNG",
+    ".bmp": "BMP",
+    ".webp": "WEBP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".gif": "PNG",
+    ".ppm": "PPM",
+    ".pgm": "PPM",
+}
+"""File suffix -> the Pillow format :func:`save_image` writes (PNG for any other suffix; GIF output is PNG)."""
 
 logger = logging.getLogger(__name__)
 
@@ -525,3 +550,48 @@ def pixel_count(image: Image.Image | NDArray[Any] | torch.Tensor) -> tuple[int, 
             )
         return int(image.shape[-2]), int(image.shape[-1])
     raise InvalidImageError(f"expected a PIL.Image.Image, numpy.ndarray or torch.Tensor, got {type(image).__name__}")
+
+
+def _fit_mode(img: Image.Image, fmt: str) -> Image.Image:
+    """Convert modes a format cannot store: 16-bit/float grey to 8-bit (or 16-bit PNG), alpha dropped for JPEG."""
+    out = img
+    if img.mode == "F":
+        arr = np.clip(np.asarray(img, dtype=np.float64), 0.0, 1.0)
+        out = (
+            Image.fromarray((arr * 65535).round().astype(np.uint16))
+            if fmt in ("PNG", "TIFF")
+            else Image.fromarray((arr * 255).round().astype(np.uint8))
+        )
+    elif img.mode in ("I;16", "I") and fmt not in ("PNG", "TIFF"):
+        arr16 = np.asarray(img, dtype=np.float64)
+        out = Image.fromarray((arr16 / 257.0).round().clip(0, 255).astype(np.uint8))
+    elif fmt == "JPEG" and img.mode not in ("RGB", "L", "CMYK"):
+        out = img.convert("RGB")
+    elif fmt == "BMP" and img.mode in ("LA", "RGBA"):
+        out = img.convert("RGB" if img.mode == "RGBA" else "L")
+    if out is not img:
+        for key in ("icc_profile", "exif"):
+            if img.info.get(key):
+                out.info[key] = img.info[key]
+    return out
+
+
+def save_image(img: Image.Image, dest: str | os.PathLike[str]) -> None:
+    """Save ``img`` to ``dest`` atomically, in the format its suffix names (:data:`SAVE_FORMATS`, else PNG).
+
+    Modes the format cannot store are converted (16-bit or float grey to 8 bits outside PNG/TIFF, alpha dropped
+    for JPEG and BMP); the ICC profile and EXIF data are kept where the format stores them; JPEG at quality 95.
+    The folder is created if needed, and a failure never leaves a partial file.
+    """
+    fmt = SAVE_FORMATS.get(os.path.splitext(dest)[1].lower(), "PNG")
+    img = _fit_mode(img, fmt)
+    kwargs: dict[str, object] = {}
+    icc = img.info.get("icc_profile")
+    if icc and fmt in ("PNG", "JPEG", "WEBP", "TIFF"):
+        kwargs["icc_profile"] = icc
+    exif = img.info.get("exif")
+    if exif and fmt in ("PNG", "JPEG", "WEBP", "TIFF"):
+        kwargs["exif"] = exif
+    if fmt == "JPEG":
+        kwargs["quality"] = 95
+    atomic_write(dest, lambda f: img.save(f, format=fmt, **kwargs), suffix=".partial")

@@ -12,8 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .errors import ConfigError
-from .models import ModelConfig
-from .models.peers import MSRResNetConfig
+from .models import ModelConfig, registry
 
 __all__ = ["Tile", "receptive_radius", "plan_tiles"]
 
@@ -34,24 +33,16 @@ class Tile:
 
 
 def receptive_radius(config: ModelConfig) -> int:
-    """How many input pixels on each side influence one output pixel of a model of this architecture (rounded up).
+    """How many input pixels on each side influence one output pixel of a model of this architecture (rounded up),
+    as its registered :class:`~srgan.models.registry.Architecture` declares.
 
-    :class:`~srgan.models.Generator` and :class:`~srgan.models.ClassicSRGANGenerator` share one shape of network
-    (9x9 head, two 3x3 convs per block, a 3x3 trunk tail, x2 stages, 9x9 tail); :class:`~srgan.models.MSRResNet`
-    has 3x3 convs only, and its bilinear skip reaches one input pixel.
+    Raises:
+        ConfigError: not the config of a registered generator architecture.
     """
-    if isinstance(config, MSRResNetConfig):
-        r = 1.0 + 2.0 * config.num_blocks + 1.0  # conv_first, the blocks, upconv1 (input resolution)
-        r += 0.5 if config.scale == 4 else 0.0  # upconv2 at twice the input resolution
-        r += 2.0 / config.scale  # conv_hr and conv_last at output resolution
-        return math.ceil(max(r, 1.0))
-    r = 4.0  # 9x9 head
-    r += 2.0 * config.num_blocks  # two 3x3 convs per residual block
-    r += 1.0  # body tail 3x3
-    stages = int(math.log2(config.scale))
-    r += sum(1.0 / 2**i for i in range(stages))  # each upsample 3x3 conv runs at 2**i times the input resolution
-    r += 4.0 / config.scale  # 9x9 tail at output resolution
-    radius: int = math.ceil(r)
+    arch = registry.for_config(config)
+    if arch.receptive_radius is None:
+        raise ConfigError(f"{arch.name!r} models are not tiled: they are not generators")
+    radius: int = arch.receptive_radius(config)
     return radius
 
 

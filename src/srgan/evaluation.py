@@ -14,7 +14,6 @@ The bicubic baseline is MATLAB-style bicubic upscaling of the same 8-bit LR inpu
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -22,11 +21,10 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from . import _image
 from ._image import IMAGE_EXTENSIONS
@@ -34,9 +32,20 @@ from .degradation import imresize, modcrop, quantize
 from .errors import ConfigError, DataError, SRGANError
 from .metrics import psnr, ssim
 from .niqe import NiqeParams, niqe
-from .pipeline import SRGAN
 
-__all__ = ["ImageResult", "EvaluationRow", "EvaluationReport", "evaluate", "main", "BICUBIC", "HR"]
+if TYPE_CHECKING:  # the inference object is imported when a model is loaded: training imports this module
+    from .pipeline import SRGAN
+
+__all__ = [  # noqa: F822 - main is served by __getattr__
+    "ImageResult",
+    "EvaluationRow",
+    "EvaluationReport",
+    "evaluate",
+    "score",
+    "main",
+    "BICUBIC",
+    "HR",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -165,6 +174,8 @@ def evaluate(
     total = sum(len(files) for _, _, files in datasets)
     hr_niqe_params = niqe_params if include_hr else None
     show = sys.stderr.isatty() if progress is None else progress
+    from tqdm import tqdm  # imported here: ``import srgan.evaluation`` stays light
+
     with tqdm(total=total, unit="img", disable=not show, desc="evaluating") as bar:
         for dataset, root, files in datasets:
             results: dict[str, list[ImageResult]] = {name: [] for name in names}
@@ -201,6 +212,8 @@ def _list_images(folder: Path) -> list[Path]:
 
 def _load_model(model: str | SRGAN, index: int, *, scale: int, device: str | torch.device | None) -> tuple[str, SRGAN]:
     """(report name, float32 SRGAN) for a model argument of :func:`evaluate`."""
+    from .pipeline import SRGAN
+
     if isinstance(model, SRGAN):
         name = str(model.meta.get("name") or model.meta.get("source") or f"model{index}")
         loaded = SRGAN(
@@ -234,10 +247,21 @@ def _niqe(image: torch.Tensor, params: NiqeParams, scale: int, name: str) -> flo
         raise type(e)(f"{name}: {e}") from e
 
 
+def score(sr: torch.Tensor, hr: torch.Tensor, *, scale: int) -> tuple[float, float]:
+    """PSNR (dB) and SSIM of the protocol: BT.601 Y channel, ``scale`` pixels of border removed.
+
+    Used by :func:`evaluate` and by the Trainer's validation, so both report the same figures.
+
+    Args:
+        sr: (1, 3, H, W) output rounded to 8 bits, float in [0, 1].
+        hr: (1, 3, H, W) ground truth cropped to a multiple of ``scale``, float in [0, 1].
+    """
+    return float(psnr(sr, hr, crop_border=scale)[0]), float(ssim(sr, hr, crop_border=scale)[0])
+
+
 def _score(name: str, sr: torch.Tensor, hr: torch.Tensor, *, scale: int, niqe_params: NiqeParams | None) -> ImageResult:
     try:
-        p = float(psnr(sr, hr, crop_border=scale)[0])
-        s = float(ssim(sr, hr, crop_border=scale)[0])
+        p, s = score(sr, hr, scale=scale)
     except SRGANError as e:
         raise type(e)(f"{name}: {e}") from e
     n = None if niqe_params is None else _niqe(sr, niqe_params, scale, name)
@@ -261,69 +285,17 @@ def _summarise(model: str, dataset: str, images: list[ImageResult]) -> Evaluatio
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="srgan-eval",
-        description="PSNR / SSIM (Y channel, border = scale) and NIQE of SR models on folders of HR images, "
-        "with the bicubic baseline.",
-    )
-    parser.add_argument(
-        "--model",
-        action="append",
-        default=[],
-        metavar="NAME|PATH",
-        help="registered name, checkpoint file or folder, or URL; repeat for several models",
-    )
-    parser.add_argument("--data", nargs="+", required=True, metavar="DIR", help="one folder of HR images per dataset")
-    parser.add_argument("--scale", type=int, default=4, help="upscaling factor and border removed (default: 4)")
-    parser.add_argument("--niqe-params", metavar="FILE", help="NIQE pristine model (niqe_pris_params.npz)")
-    parser.add_argument("--include-hr", action="store_true", help="add an HR row with the ground truth's NIQE")
-    parser.add_argument("--no-bicubic", action="store_true", help="leave out the bicubic baseline rows")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
-    parser.add_argument(
-        "--self-ensemble",
-        action="store_true",
-        help="average the 8 flips/transposes of each input (8x the time; rows named 'NAME (self-ensemble)')",
-    )
-    parser.add_argument("--json", metavar="OUT", help="write the report with per-image results to this JSON file")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
-    return parser
+def __getattr__(name: str) -> Any:
+    # ``srgan-eval``'s command line moved to srgan.cli.eval (the command lines sit above this module); its old
+    # names here still work.
+    if name in ("main", "build_parser"):
+        from .cli import eval as _cli_eval
+
+        return getattr(_cli_eval, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``srgan-eval`` console script: prints a markdown table; 2 on a usage or data error."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    if args.include_hr and not args.niqe_params:
-        parser.error("--include-hr reports NIQE only: give --niqe-params FILE too")
-    if not args.model and args.no_bicubic and not args.include_hr:
-        parser.error("nothing to evaluate: give --model, or leave out --no-bicubic")
-    try:
-        report = evaluate(
-            args.model,
-            args.data,
-            scale=args.scale,
-            niqe_params=args.niqe_params,
-            include_bicubic=not args.no_bicubic,
-            include_hr=args.include_hr,
-            device=args.device,
-            self_ensemble=args.self_ensemble,
-        )
-    except (SRGANError, OSError) as e:
-        print(f"srgan-eval: {e}", file=sys.stderr)
-        return 2
-    print(report.format_table())
-    if args.json:
-        out = Path(args.json)
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(report.to_json() + "\n")
-        except OSError as e:
-            print(f"srgan-eval: cannot write {out}: {e}", file=sys.stderr)
-            return 2
-    return 0
+if __name__ == "__main__":  # ``python -m srgan.evaluation`` still runs srgan-eval
+    from .cli.eval import main as _main
 
-
-if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_main())

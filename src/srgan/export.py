@@ -21,9 +21,10 @@ from pathlib import Path
 
 import torch
 
-from ._files import mkstemp
+from ._files import atomic_replace
 from ._fuse import fold_batchnorm
-from .models import SRModel
+from .errors import ConfigError
+from .models import SRModel, registry
 from .pipeline import SRGAN
 
 __all__ = ["export_torchscript", "export_onnx", "prepare_for_export"]
@@ -34,8 +35,15 @@ _EXAMPLE_SHAPE = (2, 3, 24, 20)  # batch 2 and distinct sizes, so nothing gets s
 
 
 def prepare_for_export(model: SRGAN | SRModel) -> SRModel:
-    """A copy of the generator in eval mode, fp32, on the CPU, with BatchNorm folded and no gradients."""
+    """A copy of the generator in eval mode, fp32, on the CPU, with BatchNorm folded and no gradients.
+
+    Raises:
+        ConfigError: not a generator of a registered architecture, or of one that is not exportable.
+    """
     generator = model.generator if isinstance(model, SRGAN) else model
+    arch = registry.for_model(generator)
+    if not arch.is_generator or not arch.exportable:
+        raise ConfigError(f"{type(generator).__name__} ({arch.name!r}) cannot be exported: srgan exports generators")
     folded = fold_batchnorm(generator).to(device="cpu", dtype=torch.float32)
     folded.requires_grad_(False)
     return folded
@@ -104,13 +112,8 @@ def export_onnx(model: SRGAN | SRModel, path: str | os.PathLike[str], *, opset: 
 def _write_atomic(path: Path, write: Callable[[Path], None]) -> Path:
     """``write(tmp)`` to a temporary file beside ``path``, then rename it into place; no partial file on failure."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    os.close(fd)
-    tmp = Path(name)
-    try:
+    with atomic_replace(path, suffix=".partial") as (f, tmp):
+        f.close()  # the exporters write by file name
         write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     logger.info("wrote %s", path)
     return path

@@ -26,9 +26,8 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import platformdirs
 import requests
-from tqdm import tqdm
 
-from ._files import mkstemp
+from ._files import atomic_replace
 from .errors import CacheDirError, ChecksumMismatchError, ConfigError, DownloadError, OfflineModeError
 
 __all__ = ["cache_dir", "download", "is_offline", "sha256_file"]
@@ -205,62 +204,59 @@ def _download_once(
     url: str, target: pathlib.Path, *, expected: str | None, progress: bool | None, timeout: float
 ) -> None:
     """One attempt: stream into a temporary file next to ``target``, verify it, move it into place."""
+    from tqdm import tqdm  # imported here: ``import srgan`` stays light
+
     with _open(url, timeout=timeout) as response:
         total = _content_length(response)
+        stage = "create"
         try:
-            fd, tmp_name = mkstemp(dir=target.parent, prefix=f"{target.name}.", suffix=".incomplete")
-        except OSError as e:
-            raise _cache_dir_error(target.parent, "is not writable", e) from e
-        tmp = pathlib.Path(tmp_name)
-        try:
-            logger.info("downloading %s to %s", url, target)
-            digest = hashlib.sha256()
-            received = 0
-            try:
-                with (
-                    os.fdopen(fd, "wb") as f,
-                    tqdm(
+            with atomic_replace(target, suffix=".incomplete", hidden=False) as (f, tmp):
+                stage = "write"
+                logger.info("downloading %s to %s", url, target)
+                digest = hashlib.sha256()
+                received = 0
+                try:
+                    with tqdm(
                         total=total,
                         unit="B",
                         unit_scale=True,
                         unit_divisor=1024,
                         desc=target.name,
                         disable=not _show_progress(progress),
-                    ) as bar,
-                ):
-                    for chunk in response.iter_content(chunk_size=_CHUNK_SIZE):
-                        data = chunk.encode() if isinstance(chunk, str) else chunk  # never str: no decode_unicode
-                        digest.update(data)
-                        f.write(data)
-                        received += len(data)
-                        bar.update(len(data))
-                    f.flush()
-                    os.fsync(f.fileno())
-            except requests.RequestException:  # network errors are OSErrors too: let the retry loop see them
-                raise
-            except OSError as e:
-                raise _cache_dir_error(
-                    target.parent, f"could not receive {tmp.name} ({received} bytes written)", e
-                ) from e
+                    ) as bar:
+                        for chunk in response.iter_content(chunk_size=_CHUNK_SIZE):
+                            data = chunk.encode() if isinstance(chunk, str) else chunk  # never str: no decode_unicode
+                            digest.update(data)
+                            f.write(data)
+                            received += len(data)
+                            bar.update(len(data))
+                        f.flush()
+                        os.fsync(f.fileno())
+                except requests.RequestException:  # network errors are OSErrors too: let the retry loop see them
+                    raise
+                except OSError as e:
+                    raise _cache_dir_error(
+                        target.parent, f"could not receive {tmp.name} ({received} bytes written)", e
+                    ) from e
 
-            if total is not None and received != total:
-                raise _TransientError(f"the server sent {received} bytes of {total} (Content-Length) for {url}")
-            got = digest.hexdigest()
-            if expected is not None and got != expected:
-                raise ChecksumMismatchError(
-                    f"sha256 mismatch for {url}: expected {expected}, got {got}. The download was discarded and "
-                    f"nothing was written to {target}. If the file on the server changed on purpose, update the "
-                    "expected sha256; otherwise the URL serves a wrong or corrupt file: report it or use another "
-                    "mirror."
-                )
-            try:
-                os.replace(tmp, target)
-            except OSError as e:
+                if total is not None and received != total:
+                    raise _TransientError(f"the server sent {received} bytes of {total} (Content-Length) for {url}")
+                got = digest.hexdigest()
+                if expected is not None and got != expected:
+                    raise ChecksumMismatchError(
+                        f"sha256 mismatch for {url}: expected {expected}, got {got}. The download was discarded and "
+                        f"nothing was written to {target}. If the file on the server changed on purpose, update the "
+                        "expected sha256; otherwise the URL serves a wrong or corrupt file: report it or use another "
+                        "mirror."
+                    )
+                stage = "replace"  # atomic_replace renames the file into place when this block ends
+        except OSError as e:
+            if stage == "create":
+                raise _cache_dir_error(target.parent, "is not writable", e) from e
+            if stage == "replace":
                 raise _cache_dir_error(target.parent, f"does not allow replacing {target.name}", e) from e
-            logger.info("saved %s (%d bytes, sha256 %s)", target, received, got)
-        finally:
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
+            raise
+        logger.info("saved %s (%d bytes, sha256 %s)", target, received, got)
 
 
 def _open(url: str, *, timeout: float) -> requests.Response:

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import logging
-import math
 import os
 import threading
 import warnings
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
@@ -21,109 +18,31 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from . import _image, hub
+from . import _image
+from ._dihedral import dihedral as _dihedral
+from ._files import atomic_write_text
 from ._fuse import fold_batchnorm
+from ._prefetch import prefetch as _prefetch
+from ._resolve import CHECKPOINT_NAME as CHECKPOINT_NAME
+from ._resolve import resolve_checkpoint
+from ._scheduler import CPU_TILE_BUDGET as _CPU_TILE_BUDGET  # noqa: F401  # kept importable from here
+from ._scheduler import auto_tile, group_tiles, run_tiles, tile_budget, tiles_per_batch
 from ._tiling import Tile, plan_tiles, receptive_radius
-from .errors import ConfigError, ImageTooLargeError, InvalidImageError, UnknownModelError
-from .models import SRModel
-from .models.generator import Generator
-from .models.peers import ClassicSRGANGenerator, MSRResNet
-from .weights import Checkpoint, build_generator, get_entry, load_checkpoint, packaged_path, save_checkpoint
+from .errors import ConfigError, ImageTooLargeError, InvalidImageError
+from .models import SRModel, registry
+from .runtime import cpu_has_native_bf16 as cpu_has_native_bf16
+from .runtime import resolve_device as resolve_device
+from .runtime import resolve_dtype as resolve_dtype
+from .weights import build_generator, save_checkpoint
 
 __all__ = ["SRGAN", "resolve_device", "resolve_dtype", "CHECKPOINT_NAME"]
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT_NAME = "generator.pt"
-"""File name of the generator inside a folder written by :meth:`SRGAN.save_pretrained` or the Trainer."""
-
-_END = object()
-
-_CPU_TILE_BUDGET = 3 * 2**29  # 1.5 GiB of activations per tile on the CPU
-
 DEFAULT_MAX_OUTPUT_PIXELS = 1 << 28
 """Default cap on output pixels per image (268 M, e.g. 16384 x 16384)."""
 
-_DTYPES: dict[str, torch.dtype] = {
-    "fp32": torch.float32,
-    "float32": torch.float32,
-    "float": torch.float32,
-    "fp16": torch.float16,
-    "float16": torch.float16,
-    "half": torch.float16,
-    "bf16": torch.bfloat16,
-    "bfloat16": torch.bfloat16,
-}
-
 ImageT = TypeVar("ImageT", Image.Image, np.ndarray, torch.Tensor)
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``None`` or ``"auto"`` picks CUDA, then MPS, then CPU; anything else is passed to :class:`torch.device`."""
-    if device is None or device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as e:
-        raise ConfigError(f"invalid device {device!r}: use 'auto', 'cpu', 'cuda', 'cuda:1' or 'mps'") from e
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} requested but CUDA is not available: use device='cpu' or 'auto'")
-    return dev
-
-
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU computes bf16 convolutions natively (AVX512-BF16 / AMX); False where unknown."""
-    check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
-    try:
-        return bool(check()) if check is not None else False
-    except RuntimeError:
-        return False
-
-
-def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
-    """The compute dtype for ``device``.
-
-    ``None`` means fp16 on CUDA, bf16 on CPUs that compute bf16 natively (AVX512-BF16 / AMX; about 59 dB PSNR
-    against fp32 output with the packaged model) and fp32 elsewhere. fp16 on a CPU (slow or unsupported there)
-    becomes bf16 where the CPU has native bf16 and fp32 otherwise, with a warning.
-    """
-    if dtype is None:
-        if device.type == "cuda":
-            return torch.float16
-        if device.type == "cpu" and cpu_has_native_bf16():
-            return torch.bfloat16
-        return torch.float32
-    if isinstance(dtype, str):
-        try:
-            dtype = _DTYPES[dtype.lower()]
-        except KeyError:
-            raise ConfigError(f"unknown dtype {dtype!r}: use one of {sorted(set(_DTYPES))}") from None
-    if dtype not in (torch.float32, torch.float16, torch.bfloat16):
-        raise ConfigError(f"dtype must be float32, float16 or bfloat16, got {dtype}")
-    if dtype == torch.float16 and device.type == "cpu":
-        chosen = torch.bfloat16 if cpu_has_native_bf16() else torch.float32
-        warnings.warn(f"float16 is not supported well on CPU; using {chosen} instead", RuntimeWarning, stacklevel=3)
-        return chosen
-    return dtype
-
-
-def _dihedral(x: torch.Tensor, *, hflip: bool, vflip: bool, transpose: bool, inverse: bool = False) -> torch.Tensor:
-    """One of the 8 flips/transposes of the last two dims of ``x``; ``inverse=True`` undoes it."""
-    ops: list[Callable[[torch.Tensor], torch.Tensor]] = []
-    if hflip:
-        ops.append(lambda t: t.flip(-1))
-    if vflip:
-        ops.append(lambda t: t.flip(-2))
-    if transpose:
-        ops.append(lambda t: t.transpose(-1, -2))
-    for op in reversed(ops) if inverse else ops:
-        x = op(x)
-    return x
 
 
 class SRGAN:
@@ -153,11 +72,9 @@ class SRGAN:
         dtype: str | torch.dtype | None = None,
         meta: dict[str, Any] | None = None,
     ) -> None:
-        if not isinstance(generator, (Generator, ClassicSRGANGenerator, MSRResNet)):
-            raise ConfigError(
-                "expected an srgan.models.Generator, ClassicSRGANGenerator or MSRResNet, "
-                f"got {type(generator).__name__}"
-            )
+        arch = registry.for_model(generator)  # ConfigError naming the registered architectures
+        if not arch.is_generator:
+            raise ConfigError(f"expected a generator, got a {arch.name!r} model ({type(generator).__name__})")
         self.generator = generator
         self.meta: dict[str, Any] = dict(meta or {})
         self.device = resolve_device(device)
@@ -187,7 +104,7 @@ class SRGAN:
             dtype: see :class:`SRGAN`.
             progress: show a download progress bar (None: only on a terminal).
         """
-        ckpt, source = _load_any(model, progress=progress)
+        ckpt, source = resolve_checkpoint(model, progress=progress)
         generator = build_generator(ckpt, source=source)
         return cls(generator, device=device, dtype=dtype, meta=dict(ckpt.meta))
 
@@ -200,9 +117,7 @@ class SRGAN:
         folder.mkdir(parents=True, exist_ok=True)
         save_checkpoint(folder / CHECKPOINT_NAME, self.generator, meta=self.meta, half=half)
         info = {"config": self.generator.config.to_dict(), "meta": self.meta}
-        tmp = folder / "config.json.tmp"
-        tmp.write_text(json.dumps(info, indent=2, default=str) + "\n")
-        os.replace(tmp, folder / "config.json")
+        atomic_write_text(folder / "config.json", json.dumps(info, indent=2, default=str) + "\n")
         return folder
 
     def to(self, device: str | torch.device | None = None, dtype: str | torch.dtype | None = None) -> SRGAN:
@@ -321,16 +236,10 @@ class SRGAN:
             return item
 
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            queue: deque[Future[Any]] = deque()
-            source = iter(images)
-            for item in itertools.islice(source, prefetch):
-                queue.append(pool.submit(load, item))
-            while queue:
-                loaded = queue.popleft().result()
-                nxt = next(source, _END)
-                if nxt is not _END:
-                    queue.append(pool.submit(load, nxt))
-                yield self.upscale(loaded, tile=tile, max_output_pixels=max_output_pixels, self_ensemble=self_ensemble)
+            for loaded in _prefetch(load, images, pool=pool, ahead=prefetch):
+                yield self.upscale(
+                    loaded.result(), tile=tile, max_output_pixels=max_output_pixels, self_ensemble=self_ensemble
+                )
 
     def _upscale_uint8(
         self, rgb: torch.Tensor, alpha: torch.Tensor | None, tile: int | None, self_ensemble: bool = False
@@ -411,20 +320,14 @@ class SRGAN:
         pad = receptive_radius(self.generator.config)
         tiles = list(plan_tiles(h, w, tile=tile, pad=pad))
         padded = max((t.py1 - t.py0) * (t.px1 - t.px0) for t in tiles) * n
-        per_batch = self._tiles_per_batch(device, padded)
-        groups: dict[tuple[int, int], list[Tile]] = {}
-        for t in tiles:
-            groups.setdefault((t.py1 - t.py0, t.px1 - t.px0), []).append(t)
-        chunks = [g[k : k + per_batch] for g in groups.values() for k in range(0, len(g), per_batch)]
-        with torch.inference_mode(), _device_context(device):
-            uploader = _Uploader(x, device, dtype)
-            pending = uploader.start(chunks[0])
-            for i, chunk in enumerate(chunks):
-                inp = uploader.wait(pending)
-                sr = self._model(device, dtype)(inp)
-                if i + 1 < len(chunks):
-                    pending = uploader.start(chunks[i + 1])  # overlaps with the forward above on CUDA
-                self._write_chunk(x, chunk, sr, write)
+        run_tiles(
+            x,
+            group_tiles(tiles, self._tiles_per_batch(device, padded)),
+            lambda inp: self._model(device, dtype)(inp),
+            device=device,
+            dtype=dtype,
+            on_output=lambda chunk, sr: self._write_chunk(x, chunk, sr, write),
+        )
 
     def _write_chunk(
         self, x: torch.Tensor, chunk: list[Tile], sr: torch.Tensor, write: Callable[[Tile, torch.Tensor], None]
@@ -454,23 +357,19 @@ class SRGAN:
         big tiles waste less work; the budget (1.5 GiB on CPU, up to 4 GiB of free GPU memory) bounds memory
         whatever the image size. A 512x512 input runs in one piece on a CPU in bf16.
         """
-        max_px = max(64 * 64, int(self._tile_budget(device) / (self._bytes_per_px() * batch)))
-        if h * w <= max_px:
-            return max(h, w)
-        return max(64, math.isqrt(max_px) - 2 * receptive_radius(self.generator.config))
+        return auto_tile(
+            h,
+            w,
+            budget=tile_budget(device),
+            bytes_per_px=self._bytes_per_px(),
+            radius=receptive_radius(self.generator.config),
+            batch=batch,
+        )
 
     def _tiles_per_batch(self, device: torch.device, padded_pixels: int) -> int:
         """Tiles run together in one forward: as many as the budget allows on CUDA; one at a time on a CPU (no
         gain there, only memory)."""
-        if device.type != "cuda":
-            return 1
-        return max(1, int(self._tile_budget(device) // (padded_pixels * self._bytes_per_px())))
-
-    def _tile_budget(self, device: torch.device) -> float:
-        if device.type == "cuda":
-            free, _ = torch.cuda.mem_get_info(device)
-            return min(4.0 * 2**30, 0.5 * free)
-        return float(_CPU_TILE_BUDGET)
+        return tiles_per_batch(device, padded_pixels, bytes_per_px=self._bytes_per_px())
 
     def _bytes_per_px(self) -> float:
         return _activation_bytes_per_input_pixel(self.generator, self.dtype)
@@ -489,82 +388,10 @@ class SRGAN:
         return model
 
 
-def _device_context(device: torch.device) -> contextlib.AbstractContextManager[Any]:
-    """cuDNN benchmark mode for the duration of a CUDA call (not a global change); nothing elsewhere."""
-    if device.type == "cuda":
-        return torch.backends.cudnn.flags(enabled=True, benchmark=True)
-    return contextlib.nullcontext()
-
-
-class _Uploader:
-    """Moves batches of tiles to the device: pinned memory and a side stream on CUDA, plain slicing elsewhere."""
-
-    def __init__(self, x: torch.Tensor, device: torch.device, dtype: torch.dtype) -> None:
-        self.x, self.device, self.dtype = x, device, dtype
-        self.cuda = device.type == "cuda" and x.device.type == "cpu"
-        self.stream = torch.cuda.Stream(device) if self.cuda else None  # type: ignore[no-untyped-call]
-
-    def _gather(self, chunk: list[Tile]) -> torch.Tensor:
-        parts = [self.x[:, :, t.py0 : t.py1, t.px0 : t.px1] for t in chunk]
-        return parts[0] if len(parts) == 1 else torch.cat(parts)
-
-    def start(self, chunk: list[Tile]) -> tuple[torch.Tensor, Any]:
-        batch = self._gather(chunk)
-        if self.stream is None:
-            out = batch.to(device=self.device, dtype=self.dtype)
-            return out.contiguous(memory_format=torch.channels_last), None
-        pinned = batch.to(self.dtype).pin_memory()
-        with torch.cuda.stream(self.stream):
-            out = pinned.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-            event = torch.cuda.Event()  # type: ignore[no-untyped-call]
-            event.record(self.stream)
-        return out, event
-
-    def wait(self, pending: tuple[torch.Tensor, Any]) -> torch.Tensor:
-        tensor, event = pending
-        if event is not None:
-            current = torch.cuda.current_stream(self.device)
-            current.wait_event(event)
-            tensor.record_stream(current)
-        return tensor
-
-
 def _activation_bytes_per_input_pixel(generator: SRModel, dtype: torch.dtype) -> float:
-    """Peak inference memory per input pixel, from the widest upsampling stage (measured: about 5.1 kB for the
-    default x4 model in bf16, 10 kB in fp32; 2.5 live tensors of ``4 * channels * (scale / 2) ** 2`` values)."""
-    cfg = generator.config
-    values = 2.5 * 4 * cfg.channels * max(1.0, (cfg.scale / 2) ** 2)
-    return values * (2 if dtype in (torch.float16, torch.bfloat16) else 4)
-
-
-def _load_any(model: str | os.PathLike[str] | None, *, progress: bool | None) -> tuple[Checkpoint, str]:
-    """Resolve a model argument to a loaded checkpoint and a description of where it came from."""
-    from . import weights as _weights
-
-    if model is None:
-        if _weights.DEFAULT_MODEL is None:
-            raise UnknownModelError("no default weights are packaged with this srgan; pass a checkpoint path")
-        model = _weights.DEFAULT_MODEL
-    if isinstance(model, str) and model.startswith(("https://", "http://")):
-        path = hub.download(model, progress=progress)
-        return load_checkpoint(path), model
-    if isinstance(model, str) and model in _weights.REGISTRY:
-        entry = get_entry(model)
-        if entry.file is not None:
-            return load_checkpoint(packaged_path(entry), sha256=entry.sha256), model
-        assert entry.url is not None
-        path = hub.download(entry.url, sha256=entry.sha256, progress=progress)
-        return load_checkpoint(path, sha256=entry.sha256), model
-    path = Path(model)
-    if path.is_dir():
-        ckpt = path / CHECKPOINT_NAME
-        if not ckpt.is_file():
-            raise UnknownModelError(
-                f"folder {path} has no {CHECKPOINT_NAME}; expected a folder written by SRGAN.save_pretrained or "
-                "srgan-train"
-            )
-        return load_checkpoint(ckpt), str(path)
-    if path.is_file():
-        return load_checkpoint(path), str(path)
-    get_entry(str(model))  # raises UnknownModelError listing the known names
-    raise AssertionError("unreachable")
+    """Peak inference memory per input pixel: the activation values its architecture declares, times the bytes of
+    ``dtype`` (about 5.1 kB for the default x4 model in bf16, 10 kB in fp32)."""
+    values = registry.for_model(generator).activation_values_per_pixel
+    if values is None:
+        raise ConfigError(f"{type(generator).__name__} is not a generator: it declares no activation memory")
+    return values(generator.config) * (2 if dtype in (torch.float16, torch.bfloat16) else 4)

@@ -19,8 +19,6 @@ from torch import nn
 
 from .errors import ConfigError, InvalidImageError
 from .models import SRModel
-from .models.generator import Generator
-from .models.peers import ClassicSRGANGenerator, MSRResNet
 from .pipeline import SRGAN
 
 __all__ = ["SuperResolution"]
@@ -64,8 +62,8 @@ class SuperResolution(nn.Module):
             raise ConfigError(f"tile must be a positive number of input pixels, got {tile}")
         if isinstance(model, SRGAN):
             srgan = model
-        elif isinstance(model, (Generator, ClassicSRGANGenerator, MSRResNet)):
-            srgan = SRGAN(model)
+        elif isinstance(model, nn.Module):
+            srgan = SRGAN(model)  # ConfigError unless a generator of a registered architecture
         elif model is None or isinstance(model, (str, os.PathLike)):
             srgan = SRGAN.from_pretrained(model)
         else:

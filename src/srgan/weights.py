@@ -10,13 +10,13 @@ A generator checkpoint is a plain-data dict, loadable with ``torch.load(weights_
         "meta": {...},                  # free-form JSON-able description (data, loss, steps, metrics)
     }
 
-Version 2 adds ``"arch"``, the layout name of a peer architecture (``"srgan-classic"`` or ``"msrresnet"``, see
-:mod:`srgan.models.peers`), with that architecture's config. Files of this library's own Generator are still
-written as version 1 (no ``"arch"``), so older srgan versions keep reading them.
+Version 2 adds ``"arch"``, the name of another generator architecture (``"srgan-classic"``, ``"msrresnet"``, or
+any other registered in :mod:`srgan.models.registry`), with that architecture's config. Files of this library's
+own Generator are still written as version 1 (no ``"arch"``), so older srgan versions keep reading them.
 
-Plain state dicts are accepted too, their architecture read from the keys and tensor shapes (see
-:mod:`srgan._peers`): this library's :class:`~srgan.models.Generator`, the "srgan-classic" layout, and BasicSR's
-MSRResNet (also wrapped as ``{"params": ...}`` or ``{"params_ema": ...}``).
+Plain state dicts are accepted too, their architecture detected and read from the keys and tensor shapes by the
+registry: this library's :class:`~srgan.models.Generator`, the "srgan-classic" layout, BasicSR's MSRResNet (also
+wrapped as ``{"params": ...}`` or ``{"params_ema": ...}``), and any registered generator architecture.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import glob
 import logging
 import os
 import pickle
-import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -33,10 +33,11 @@ from typing import IO, Any, cast
 
 import torch
 
-from . import _peers
-from ._files import mkstemp
+from ._files import atomic_write
+from ._state_dict import canonical_state_dict, load_weights
 from .errors import CheckpointError, ChecksumMismatchError, ConfigError, IncompatibleCheckpointError, UnknownModelError
-from .models import ModelConfig, SRModel
+from .models import ModelConfig, SRModel, registry
+from .models.generator import ARCHITECTURE as SRGAN_ARCHITECTURE
 from .models.generator import GeneratorConfig
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "load_checkpoint",
     "build_generator",
     "infer_config",
+    "checked_tensors",
     "Checkpoint",
 ]
 
@@ -60,6 +62,8 @@ logger = logging.getLogger(__name__)
 FORMAT = "srgan.generator"
 FORMAT_VERSION = 2
 """Newest checkpoint format version this srgan reads (and writes for peer architectures)."""
+
+_OWN_ARCH = SRGAN_ARCHITECTURE.name  # written as format version 1, without "arch"
 
 
 @dataclass(frozen=True)
@@ -198,23 +202,25 @@ def save_checkpoint(
 
     Args:
         path: destination file.
-        generator: the model to save (any device/dtype; stored on CPU): srgan's :class:`Generator` or a peer
-            architecture (written as format version 2 with its ``"arch"``).
+        generator: the model to save (any device/dtype; stored on CPU): srgan's :class:`Generator` or another
+            registered generator architecture (written as format version 2 with its ``"arch"``).
         meta: JSON-able metadata stored beside the weights.
         half: store floating tensors as fp16 (half the size; loaded back as fp32).
     """
     path = Path(path)
+    arch = registry.for_model(generator)
+    if not arch.is_generator:
+        raise ConfigError(f"save_checkpoint writes generators; got a {arch.name!r} model ({type(generator).__name__})")
     state = {}
     for k, v in generator.state_dict().items():
         t = v.detach().to("cpu")
         if t.is_floating_point():
             t = t.half() if half else t.float()
         state[k] = t.clone()
-    arch = _peers.layout_of(generator.config)
-    payload: dict[str, Any] = {"format": FORMAT, "format_version": 1 if arch == _peers.SRGAN_LAYOUT else 2}
-    if arch != _peers.SRGAN_LAYOUT:
-        payload["arch"] = arch
-    payload.update(config=generator.config.to_dict(), state_dict=state, meta=dict(meta or {}))
+    payload: dict[str, Any] = {"format": FORMAT, "format_version": 1 if arch.name == _OWN_ARCH else 2}
+    if arch.name != _OWN_ARCH:
+        payload["arch"] = arch.name
+    payload.update(config=arch.config_to_dict(generator.config), state_dict=state, meta=dict(meta or {}))
     atomic_torch_save(payload, path)
     return path
 
@@ -229,22 +235,19 @@ def atomic_torch_save(obj: object, path: Path) -> None:
         OSError: the file could not be written (disk full, no permission...); same errno, a message naming
             ``path``. The temporary file is removed and an existing ``path`` is left unchanged.
     """
-    tmp: str | None = None
+
+    def write(f: IO[bytes]) -> None:
+        writer = _WriteErrorTrap(f)
+        try:
+            torch.save(obj, cast(IO[bytes], writer))  # torch.save calls only write() and flush()
+        except RuntimeError as e:
+            # torch reports a failed write as an opaque RuntimeError ("unexpected pos ..."): raise the cause.
+            if writer.error is None:
+                raise
+            raise writer.error from e
+
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TEMP_SUFFIX)
-        with os.fdopen(fd, "wb") as f:
-            writer = _WriteErrorTrap(f)
-            try:
-                torch.save(obj, cast(IO[bytes], writer))  # torch.save calls only write() and flush()
-            except RuntimeError as e:
-                # torch reports a failed write as an opaque RuntimeError ("unexpected pos ..."): raise the cause.
-                if writer.error is None:
-                    raise
-                raise writer.error from e
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        atomic_write(path, write, suffix=_TEMP_SUFFIX, fsync=True)
     except OSError as e:
         message = (
             f"could not write {path}: {e.strerror or e}. The previous {path.name}, if any, is unchanged; "
@@ -252,9 +255,6 @@ def atomic_torch_save(obj: object, path: Path) -> None:
         )
         # OSError(errno, ...) keeps the errno and picks the matching subclass (PermissionError...).
         raise (OSError(message) if e.errno is None else OSError(e.errno, message)) from e
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 class _WriteErrorTrap:
@@ -293,22 +293,9 @@ def remove_leftover_temp_files(path: Path) -> list[Path]:
     return removed
 
 
-_BLOCK_RE = re.compile(r"^body\.(\d+)\.")
-
-
 def infer_config(state_dict: dict[str, torch.Tensor]) -> GeneratorConfig:
     """Read the architecture of this library's :class:`Generator` from a state dict's keys and shapes."""
-    try:
-        channels = int(state_dict["head.0.weight"].shape[0])
-    except KeyError:
-        sample = ", ".join(list(state_dict)[:8])
-        raise IncompatibleCheckpointError(
-            f"not an srgan Generator state dict: no 'head.0.weight' key (found: {sample}...). "
-            "Pass a checkpoint written by srgan (save_pretrained / Trainer)."
-        ) from None
-    blocks = {int(m.group(1)) for k in state_dict if (m := _BLOCK_RE.match(k))}
-    stages = {k.split(".")[1] for k in state_dict if k.startswith("upsample.")}
-    return GeneratorConfig(scale=2 ** len(stages), num_blocks=len(blocks), channels=channels)
+    return SRGAN_ARCHITECTURE.config_from_state_dict(state_dict)
 
 
 def _torch_load(path: Path) -> Any:
@@ -341,7 +328,7 @@ def _unpickling_reason(error: Exception) -> str:
 def load_checkpoint(path: str | os.PathLike[str], *, sha256: str | None = None) -> Checkpoint:
     """Load and validate a generator checkpoint with ``torch.load(weights_only=True)``.
 
-    Accepts srgan checkpoint files and plain state dicts of every layout :mod:`srgan._peers` recognises.
+    Accepts srgan checkpoint files and plain state dicts of every registered generator architecture.
 
     Raises:
         ChecksumMismatchError: ``sha256`` given and the file differs.
@@ -372,7 +359,8 @@ def load_checkpoint(path: str | os.PathLike[str], *, sha256: str | None = None) 
                 f"({FORMAT_VERSION}): upgrade srgan (pip install -U srgan)"
             )
         try:
-            config = _peers.config_from_dict(str(obj.get("arch", _peers.SRGAN_LAYOUT)), dict(obj["config"]))
+            arch = registry.get(str(obj.get("arch", _OWN_ARCH)))
+            config = arch.config_from_dict(dict(obj["config"]))
             state = dict(obj["state_dict"])
         except (KeyError, TypeError) as e:
             raise CheckpointError(f"{path} is missing the {e} entry of an srgan checkpoint") from e
@@ -380,32 +368,48 @@ def load_checkpoint(path: str | os.PathLike[str], *, sha256: str | None = None) 
             raise IncompatibleCheckpointError(f"{path}: {e}") from e
         meta = dict(obj.get("meta") or {})
     else:
-        state = _peers.canonical_state_dict(obj)
-        layout = _peers.detect_layout(state)
-        config = infer_config(state) if layout == _peers.SRGAN_LAYOUT else _peers.peer_config(state)
+        state = canonical_state_dict(obj)
+        arch = registry.detect(state)
+        config = arch.config_from_state_dict(state)
         meta = {}
+    if not arch.is_generator:
+        raise IncompatibleCheckpointError(
+            f"{path} holds a {arch.name!r} model ({arch.model_class.__name__}), not a generator; srgan upscales "
+            "with generators only"
+        )
+    return Checkpoint(config=config, state_dict=checked_tensors(state, source=str(path)), meta=meta)
+
+
+def checked_tensors(state_dict: Mapping[str, Any], *, source: str) -> dict[str, torch.Tensor]:
+    """The entries of ``state_dict``, floating tensors as float32.
+
+    Raises:
+        CheckpointError: an entry is not a tensor, or holds NaN or inf.
+    """
     out: dict[str, torch.Tensor] = {}
-    for k, v in state.items():
+    for k, v in state_dict.items():
         if not isinstance(v, torch.Tensor):
-            raise CheckpointError(f"{path}: entry {k!r} is a {type(v).__name__}, expected a tensor")
+            raise CheckpointError(f"{source}: entry {k!r} is a {type(v).__name__}, expected a tensor")
         if v.is_floating_point():
             v = v.float()
             if not torch.isfinite(v).all():
-                raise CheckpointError(f"{path}: tensor {k!r} contains NaN or inf; the weights are unusable")
+                raise CheckpointError(f"{source}: tensor {k!r} contains NaN or inf; the weights are unusable")
         out[k] = v
-    return Checkpoint(config=config, state_dict=out, meta=meta)
+    return out
 
 
 def build_generator(checkpoint: Checkpoint, *, source: str = "checkpoint") -> SRModel:
     """The model of the checkpoint's architecture with its weights, in eval mode, fp32, on CPU.
 
-    A :class:`Generator` for srgan's own checkpoints, a :class:`~srgan.models.ClassicSRGANGenerator` or
-    :class:`~srgan.models.MSRResNet` for peer layouts.
+    The one build path of every architecture: the registered architecture of ``checkpoint.config`` builds the model
+    (a :class:`Generator` for srgan's own checkpoints, a :class:`~srgan.models.ClassicSRGANGenerator`,
+    :class:`~srgan.models.MSRResNet`... for the others), then the weights are loaded with every key and shape
+    checked.
 
     Raises:
         IncompatibleCheckpointError: the state dict does not match the architecture (keys and shapes listed).
     """
-    model = _peers.model_from_config(checkpoint.config)
+    model: SRModel = registry.for_config(checkpoint.config).build(checkpoint.config)
     what = f"{type(model).__name__}({checkpoint.config})"
-    _peers.load_weights(model, checkpoint.state_dict, source=source, what=what)
+    load_weights(model, checkpoint.state_dict, source=source, what=what)
     return model.eval()

@@ -1,4 +1,4 @@
-"""Tests for srgan.training.cli (``srgan-train`` / ``python -m srgan.train``)."""
+"""Tests for srgan.cli.train (``srgan-train`` / ``python -m srgan.train``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from srgan import SRGAN
-from srgan.training.cli import build_parser, main
+from srgan.cli.train import build_parser, main
 from srgan.training.config import TrainConfig
 
 TINY = [
@@ -175,3 +175,13 @@ def test_missing_required_options_is_a_usage_error(capsys: pytest.CaptureFixture
     assert info.value.code == 2
     assert "--train-dir" in capsys.readouterr().err
     assert build_parser().prog == "srgan-train"
+
+
+def test_old_module_path_still_works_with_a_deprecation_warning() -> None:
+    import srgan.training.cli as old
+
+    with pytest.warns(DeprecationWarning, match="srgan.cli.train"):
+        old_main = old.main
+    assert old_main is main
+    with pytest.raises(AttributeError):
+        _ = old.no_such_name

@@ -1,30 +1,30 @@
-"""Network architectures: the SRResNet generator, the SRGAN discriminator, and the peer generators whose
-checkpoints srgan loads (see :mod:`srgan.models.peers`)."""
+"""Network architectures: srgan's SRResNet generator and discriminator, and the generators of other projects whose
+checkpoints srgan loads. Each architecture is described once in :mod:`srgan.models.registry`."""
 
-from typing import TypeAlias
-
+from . import registry as registry
+from .classic import ClassicSRGANConfig as ClassicSRGANConfig
+from .classic import ClassicSRGANGenerator as ClassicSRGANGenerator
 from .discriminator import Discriminator as Discriminator
+from .discriminator import DiscriminatorConfig as DiscriminatorConfig
 from .generator import Generator as Generator
 from .generator import GeneratorConfig as GeneratorConfig
-from .peers import ClassicSRGANConfig as ClassicSRGANConfig
-from .peers import ClassicSRGANGenerator as ClassicSRGANGenerator
-from .peers import MSRResNet as MSRResNet
-from .peers import MSRResNetConfig as MSRResNetConfig
-
-SRModel: TypeAlias = Generator | ClassicSRGANGenerator | MSRResNet
-"""Any generator srgan can run: its own :class:`Generator` or a peer architecture loaded from another project."""
-
-ModelConfig: TypeAlias = GeneratorConfig | ClassicSRGANConfig | MSRResNetConfig
-"""The architecture of an :data:`SRModel` (the ``config`` attribute of every model)."""
+from .msrresnet import MSRResNet as MSRResNet
+from .msrresnet import MSRResNetConfig as MSRResNetConfig
+from .registry import Architecture as Architecture
+from .registry import ModelConfig as ModelConfig
+from .registry import SRModel as SRModel
 
 __all__ = [
+    "Architecture",
     "ClassicSRGANConfig",
     "ClassicSRGANGenerator",
     "Discriminator",
+    "DiscriminatorConfig",
     "Generator",
     "GeneratorConfig",
     "MSRResNet",
     "MSRResNetConfig",
     "ModelConfig",
     "SRModel",
+    "registry",
 ]

@@ -1,13 +1,32 @@
-"""SRGAN discriminator (Ledig et al. 2017, Fig. 4)."""
+"""SRGAN discriminator (Ledig et al. 2017, Fig. 4), and its :class:`~srgan.models.registry.Architecture`
+(``"discriminator"``)."""
 
 from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ._config import ArchConfig
+from .registry import Architecture, incompatible, required_shape
 
-__all__ = ["Discriminator"]
+__all__ = ["ARCHITECTURE", "Discriminator", "DiscriminatorConfig", "config_from_state_dict"]
+
+_WIDTHS = (1, 1, 2, 2, 4, 4, 8, 8)  # conv widths in multiples of ``channels``; strides alternate 1, 2
+
+
+@dataclass(frozen=True)
+class DiscriminatorConfig(ArchConfig):
+    """Architecture hyperparameters of a :class:`Discriminator` (its keyword arguments)."""
+
+    channels: int = 64
+    pool_size: int = 6
+    hidden: int = 1024
 
 
 class Discriminator(nn.Module):
@@ -24,9 +43,10 @@ class Discriminator(nn.Module):
         super().__init__()
         if channels < 1 or pool_size < 1 or hidden < 1:
             raise ConfigError(f"channels, pool_size and hidden must be >= 1, got {channels}, {pool_size}, {hidden}")
+        self.config = DiscriminatorConfig(channels=channels, pool_size=pool_size, hidden=hidden)
         layers: list[nn.Module] = []
         in_ch = 3
-        for i, mult in enumerate((1, 1, 2, 2, 4, 4, 8, 8)):
+        for i, mult in enumerate(_WIDTHS):
             out_ch = channels * mult
             stride = 1 if i % 2 == 0 else 2
             layers.append(nn.Conv2d(in_ch, out_ch, 3, stride=stride, padding=1, bias=i == 0))
@@ -63,3 +83,42 @@ class Discriminator(nn.Module):
                 feats.append(h)
         out: torch.Tensor = self.classifier(self.pool(h))
         return out.squeeze(1), feats
+
+    @classmethod
+    def from_config(cls, config: DiscriminatorConfig) -> Discriminator:
+        return cls(channels=config.channels, pool_size=config.pool_size, hidden=config.hidden)
+
+
+# ----------------------------------------------------------------------------- the "discriminator" architecture
+def config_from_state_dict(state: Mapping[str, Any]) -> DiscriminatorConfig:
+    """Read the architecture of a :class:`Discriminator` from a state dict's keys and shapes."""
+    what = "an srgan Discriminator state dict"
+    channels = required_shape(state, "features.0.weight", what)[0]
+    hidden, flat = required_shape(state, "classifier.1.weight", what)
+    pool_size = math.isqrt(flat // (channels * _WIDTHS[-1]))
+    if channels * _WIDTHS[-1] * pool_size**2 != flat:
+        raise incompatible(state, f"{what} needs classifier.1 to take {channels * _WIDTHS[-1]} x P x P inputs")
+    return DiscriminatorConfig(channels=channels, pool_size=pool_size, hidden=hidden)
+
+
+def _conv_bn_pairs(d: Discriminator) -> Iterator[tuple[nn.Module, str, str]]:
+    layers = list(d.features)
+    for i in range(len(layers) - 1):
+        if isinstance(layers[i + 1], nn.BatchNorm2d):
+            yield d.features, str(i), str(i + 1)
+
+
+ARCHITECTURE: Architecture[DiscriminatorConfig, Discriminator] = Architecture(
+    name="discriminator",
+    model_class=Discriminator,
+    config_class=DiscriminatorConfig,
+    summary="srgan.models.Discriminator: features.0.weight, features.2.weight, ..., classifier.1.weight, ...",
+    detect=lambda state: "features.0.weight" in state and "classifier.1.weight" in state,
+    config_from_state_dict=config_from_state_dict,
+    config_to_dict=DiscriminatorConfig.to_dict,
+    config_from_dict=DiscriminatorConfig.from_dict,
+    build=Discriminator.from_config,
+    conv_bn_pairs=_conv_bn_pairs,
+    exportable=False,  # a training-time model: srgan exports generators
+    kind="discriminator",
+)

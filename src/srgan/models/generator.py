@@ -1,42 +1,42 @@
-"""SRResNet generator (Ledig et al. 2017, "Photo-Realistic Single Image Super-Resolution Using a GAN")."""
+"""SRResNet generator (Ledig et al. 2017, "Photo-Realistic Single Image Super-Resolution Using a GAN"), and its
+:class:`~srgan.models.registry.Architecture` (``"srgan"``)."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-from ..errors import ConfigError
+from ..errors import ConfigError, IncompatibleCheckpointError
+from ._config import ArchConfig
+from .registry import Architecture, SRModel
 
-__all__ = ["Generator", "GeneratorConfig", "ResidualBlock", "UpsampleBlock"]
+__all__ = [
+    "ARCHITECTURE",
+    "Generator",
+    "GeneratorConfig",
+    "ResidualBlock",
+    "UpsampleBlock",
+    "config_from_state_dict",
+    "srresnet_receptive_radius",
+    "upsampling_activation_values",
+]
 
 _SCALES = (2, 4, 8)
 
 
 @dataclass(frozen=True)
-class GeneratorConfig:
+class GeneratorConfig(ArchConfig):
     """Architecture hyperparameters of a :class:`Generator`; stored in every checkpoint."""
 
     scale: int = 4
     num_blocks: int = 16
     channels: int = 64
-
-    def to_dict(self) -> dict[str, int]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> GeneratorConfig:
-        known = {"scale", "num_blocks", "channels"}
-        unknown = set(data) - known
-        if unknown:
-            raise ConfigError(
-                f"unknown generator config keys {sorted(unknown)}; expected a subset of {sorted(known)}. "
-                "The checkpoint may come from a newer srgan: upgrade srgan."
-            )
-        return cls(**{k: int(v) for k, v in data.items()})
 
 
 class ResidualBlock(nn.Module):
@@ -69,7 +69,7 @@ class UpsampleBlock(nn.Module):
         return out
 
 
-class Generator(nn.Module):
+class Generator(SRModel):
     """The SRResNet generator.
 
     9x9 conv + PReLU; ``num_blocks`` residual blocks; 3x3 conv + BN with the long skip; ``log2(scale)`` x2
@@ -84,6 +84,8 @@ class Generator(nn.Module):
         channels: feature width (paper: 64).
     """
 
+    config: GeneratorConfig
+
     def __init__(self, *, scale: int = 4, num_blocks: int = 16, channels: int = 64) -> None:
         super().__init__()
         if scale not in _SCALES:
@@ -97,10 +99,6 @@ class Generator(nn.Module):
         self.upsample = nn.Sequential(*(UpsampleBlock(channels) for _ in range(int(math.log2(scale)))))
         self.tail = nn.Conv2d(channels, 3, 9, padding=4)
         self.reset_parameters()
-
-    @property
-    def scale(self) -> int:
-        return self.config.scale
 
     @classmethod
     def from_config(cls, config: GeneratorConfig) -> Generator:
@@ -128,3 +126,64 @@ class Generator(nn.Module):
         feat = self.head(x)
         out: torch.Tensor = self.tail(self.upsample(feat + self.body_tail(self.body(feat))))
         return out
+
+
+# ----------------------------------------------------------------------------- the "srgan" architecture
+_BLOCK_RE = re.compile(r"^body\.(\d+)\.")
+
+
+def config_from_state_dict(state_dict: Mapping[str, Any]) -> GeneratorConfig:
+    """Read the architecture of a :class:`Generator` from a state dict's keys and shapes."""
+    head = state_dict.get("head.0.weight")
+    if not isinstance(head, torch.Tensor):
+        sample = ", ".join(list(state_dict)[:8])
+        raise IncompatibleCheckpointError(
+            f"not an srgan Generator state dict: no 'head.0.weight' key (found: {sample}...). "
+            "Pass a checkpoint written by srgan (save_pretrained / Trainer)."
+        )
+    blocks = {int(m.group(1)) for k in state_dict if (m := _BLOCK_RE.match(k))}
+    stages = {k.split(".")[1] for k in state_dict if k.startswith("upsample.")}
+    return GeneratorConfig(scale=2 ** len(stages), num_blocks=len(blocks), channels=int(head.shape[0]))
+
+
+def srresnet_receptive_radius(*, scale: int, num_blocks: int) -> int:
+    """Receptive radius (input pixels, rounded up) of the SRResNet shape of network: a 9x9 head, two 3x3 convs per
+    residual block, a 3x3 trunk tail, ``log2(scale)`` x2 stages with a 3x3 conv each, a 9x9 tail."""
+    r = 4.0  # 9x9 head
+    r += 2.0 * num_blocks  # two 3x3 convs per residual block
+    r += 1.0  # body tail 3x3
+    stages = int(math.log2(scale))
+    r += sum(1.0 / 2**i for i in range(stages))  # each upsample 3x3 conv runs at 2**i times the input resolution
+    r += 4.0 / scale  # 9x9 tail at output resolution
+    radius: int = math.ceil(r)
+    return radius
+
+
+def upsampling_activation_values(*, scale: int, channels: int) -> float:
+    """Peak activation values per input pixel of a network with x2 PixelShuffle stages, from the widest stage:
+    2.5 live tensors of ``4 * channels * (scale / 2) ** 2`` values (measured: about 5.1 kB per pixel for the
+    default x4 model in bf16, 10 kB in fp32)."""
+    return 2.5 * 4 * channels * max(1.0, (scale / 2) ** 2)
+
+
+def _conv_bn_pairs(g: Generator) -> Iterator[tuple[nn.Module, str, str]]:
+    for block in g.body:
+        yield block, "conv1", "bn1"
+        yield block, "conv2", "bn2"
+    yield g.body_tail, "0", "1"
+
+
+ARCHITECTURE: Architecture[GeneratorConfig, Generator] = Architecture(
+    name="srgan",
+    model_class=Generator,
+    config_class=GeneratorConfig,
+    summary="srgan.models.Generator: head.0.weight, body.0.conv1.weight, ...",
+    detect=lambda state: "head.0.weight" in state,
+    config_from_state_dict=config_from_state_dict,
+    config_to_dict=GeneratorConfig.to_dict,
+    config_from_dict=GeneratorConfig.from_dict,
+    build=Generator.from_config,
+    receptive_radius=lambda c: srresnet_receptive_radius(scale=c.scale, num_blocks=c.num_blocks),
+    activation_values_per_pixel=lambda c: upsampling_activation_values(scale=c.scale, channels=c.channels),
+    conv_bn_pairs=_conv_bn_pairs,
+)

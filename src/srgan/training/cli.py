@@ -1,168 +1,21 @@
-"""The ``srgan-train`` command (also ``python -m srgan.train``)."""
+"""Deprecated location of the ``srgan-train`` command line: it moved to :mod:`srgan.cli.train`."""
 
 from __future__ import annotations
 
-import argparse
-import logging
-import sys
-from collections.abc import Sequence
-from pathlib import Path
+import warnings
+from typing import Any
 
-from ..errors import SRGANError
-from .config import TrainConfig
-
-__all__ = ["main", "build_parser"]
-
-_EPILOG = """examples:
-  # SRResNet (pixel loss) then SRGAN, paper defaults:
-  srgan-train --train-dir data/DIV2K_train_HR --val-dir data/Set5 --output-dir runs/srgan
-  # only the pixel-loss pretraining, 20k steps of L1 with a cosine schedule:
-  srgan-train --train-dir data/T91 data/BSDS200 --val-dir data/Set5 --output-dir runs/srresnet \\
-      --phase pretrain --steps 20000 --pretrain-loss l1 --lr 2e-4 --set pretrain_lr_schedule=cosine
-  # adversarial fine-tuning from a pretrained generator:
-  srgan-train --train-dir data/coco --output-dir runs/gan --phase gan --init runs/srresnet
-  # continue an interrupted run:
-  srgan-train --train-dir data/coco --output-dir runs/srgan --resume
-  # 4 GPUs of one machine with DistributedDataParallel (batch_size is the global batch: 4 per GPU here):
-  torchrun --standalone --nproc_per_node=4 -m srgan.train --train-dir data/DIV2K_train_HR --output-dir runs/ddp \
-      --batch-size 16 --set sync_batchnorm=true
-
-The output folder loads directly: SRGAN.from_pretrained("runs/srgan").
-Every TrainConfig field can be set with --config FILE.json or --set FIELD=VALUE (JSON values)."""
+__all__ = ["main", "build_parser"]  # noqa: F822 - served by __getattr__ (moved names)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="srgan-train",
-        description="Train SRResNet (pixel loss) and SRGAN (adversarial) on folders of images.",
-        epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--train-dir", nargs="+", required=True, metavar="DIR", help="training image folders (recursive)")
-    p.add_argument("--val-dir", nargs="*", default=[], metavar="DIR", help="validation image folders")
-    p.add_argument("--output-dir", required=True, metavar="DIR", help="checkpoints, logs, samples and generator.pt")
-    p.add_argument("--config", metavar="FILE", help="TrainConfig JSON file (command-line options override it)")
-    p.add_argument("--phase", choices=["pretrain", "gan", "both"], help="which phase(s) to run (default: both)")
-    p.add_argument("--steps", type=int, help="steps of each selected phase (overrides pretrain_steps/gan_steps)")
-    p.add_argument(
-        "--batch-size", type=int, help="images per step (default 16); under torchrun the global batch of all processes"
-    )
-    p.add_argument("--crop-size", type=int, help="HR crop size, divisible by the scale (default 96)")
-    p.add_argument("--lr", type=float, help="learning rate (default 1e-4)")
-    p.add_argument("--pretrain-loss", help="pretrain pixel loss: mse (default), l1, or a spec like 'l1:1+mse:0.5'")
-    p.add_argument("--content-loss", help="GAN content loss: vgg54 (default), vgg22, mse, l1, or 'l1:1+vgg54:0.006'")
-    p.add_argument("--adv-loss", choices=["bce", "relativistic"], help="adversarial loss (default bce)")
-    p.add_argument("--adv-weight", type=float, help="weight of the adversarial term (default 1e-3)")
-    p.add_argument(
-        "--fm-weight", type=float, help="weight of discriminator feature matching in the GAN phase (default 0: off)"
-    )
-    p.add_argument("--degradation", choices=["bicubic", "blur"], help="how LR images are made (default bicubic)")
-    p.add_argument("--scale", type=int, choices=[2, 4, 8], help="upscaling factor (default 4)")
-    p.add_argument("--init", metavar="MODEL", help="start from these generator weights (name, file or folder)")
-    p.add_argument(
-        "--device", default="auto", help="auto, cpu, cuda, cuda:N, mps (default auto; under torchrun cuda:LOCAL_RANK)"
-    )
-    p.add_argument("--workers", type=int, help="DataLoader worker processes")
-    p.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/checkpoint.pt")
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="FIELD=VALUE",
-        help="set any TrainConfig field, e.g. --set ema_decay=0.999 --set amp=none",
-    )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return p
-
-
-def _resolve_config(args: argparse.Namespace) -> TrainConfig:
-    import json
-
-    data = TrainConfig.from_json(args.config).to_dict() if args.config else TrainConfig().to_dict()
-    if args.resume and not args.config and (Path(args.output_dir) / "config.json").exists():
-        data = TrainConfig.from_json(Path(args.output_dir) / "config.json").to_dict()
-    simple = {
-        "phase": "phase",
-        "batch_size": "batch_size",
-        "crop_size": "crop_size",
-        "lr": "lr",
-        "pretrain_loss": "pretrain_loss",
-        "content_loss": "content_loss",
-        "adv_loss": "adv_loss",
-        "adv_weight": "adv_weight",
-        "fm_weight": "fm_weight",
-        "degradation": "degradation",
-        "scale": "scale",
-        "workers": "num_workers",
-    }
-    for arg, field in simple.items():
-        value = getattr(args, arg)
-        if value is not None:
-            data[field] = value
-    if args.steps is not None:
-        phase = data["phase"]
-        if phase in ("pretrain", "both"):
-            data["pretrain_steps"] = args.steps
-        if phase in ("gan", "both"):
-            data["gan_steps"] = args.steps
-    for item in args.set:
-        key, sep, raw = item.partition("=")
-        if not sep:
-            raise SystemExit(f"srgan-train: --set expects FIELD=VALUE, got {item!r}")
-        try:
-            data[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            data[key] = raw
-    return TrainConfig.from_dict(data)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``srgan-train``."""
-    args = build_parser().parse_args(argv)
-    from .distributed import env_rank, env_world_size
-
-    try:
-        rank, distributed = env_rank(), env_world_size() > 1
-    except SRGANError as e:
-        print(f"srgan-train: error: {e}", file=sys.stderr)
-        return 2
-    # Under torchrun only rank 0 reports progress; the other ranks log warnings and errors.
-    where = f" (rank {rank})" if distributed else ""
-    logging.basicConfig(
-        level=logging.INFO if rank == 0 else logging.WARNING,
-        format=f"%(asctime)s %(levelname)s{where} %(message)s",
-    )
-    try:
-        config = _resolve_config(args)
-        if rank == 0:
-            print("resolved config:\n" + config.to_json(), end="")
-        from .trainer import Trainer
-
-        trainer = Trainer(
-            config,
-            train_dirs=args.train_dir,
-            val_dirs=args.val_dir,
-            output_dir=args.output_dir,
-            device=args.device,
-            resume=args.resume,
-            init_generator=args.init,
-            progress=False if args.no_progress else None,
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        warnings.warn(
+            f"srgan.training.cli.{name} moved to srgan.cli.train.{name}; the old path will be removed",
+            DeprecationWarning,
+            stacklevel=2,
         )
-        result = trainer.fit()
-    except SRGANError as e:
-        print(f"srgan-train: error{where}: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        if rank == 0:
-            print(f"srgan-train: interrupted; resume with --resume (state in {args.output_dir})", file=sys.stderr)
-        return 130
-    if rank != 0:
-        return 0
-    scores = ", ".join(f"{k} {v:.4f}" for k, v in result.last_metrics.items()) or "no validation"
-    best = f", best pretrain PSNR {result.best_psnr:.3f} dB" if result.best_psnr is not None else ""
-    print(f"done: steps {result.steps}; last validation: {scores}{best}; output in {result.output_dir}")
-    return 0
+        from ..cli import train
 
-
-if __name__ == "__main__":
-    sys.exit(main())
+        return getattr(train, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

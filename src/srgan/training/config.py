@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from .._files import atomic_write_text
 from ..errors import ConfigError
 
 __all__ = ["TrainConfig", "parse_loss_spec", "CONTENT_LOSSES"]
@@ -101,6 +102,26 @@ class TrainConfig:
             synchronised across ranks) instead of each rank's share; no effect in a single process.
         residual_init_scale: scale of the residual branches' last conv at initialisation (1.0: PyTorch default).
         seed: seed of every random choice (crops, flips, init): the same seed gives the same run.
+        lr_min: floor of the cosine schedules (None: ``lr * 0.01``).
+        crop_size_late: HR crop size for the last part of each phase (None: ``crop_size`` throughout); larger late
+            crops are a cheap way to train on more context once the network has converged on small ones.
+        crop_switch_at: fraction of a phase after which ``crop_size_late`` is used.
+        degrade_whole_images: make each training image's LR once, from the whole image (as the benchmark makes
+            its LR), and cut aligned LR/HR crops from the pair; needs ``cache_images``. False: the LR of each
+            crop is made from the crop (the default, as the paper).
+        y_weight: weight of an extra pixel-loss term on the luma channel (BT.601 Y, what PSNR-Y measures), added
+            for every pixel term (``mse``, ``l1``, ``charbonnier``) of the pretrain loss, on each target.
+        teacher: self-ensemble distillation: a model (registered name, file or folder) whose x8 geometric
+            self-ensemble output on each training image's LR becomes a second pixel-loss target of the pretrain
+            phase (needs ``degrade_whole_images``); computed once in fp32 and cached in the run folder.
+        teacher_weight: weight of the teacher term relative to the HR term.
+        freeze_bn: keep the generator's batch norm at its running statistics while training (inference mode):
+            for fine-tuning, so the optimised function is exactly the evaluated one.
+        time_budget: seconds of training per phase: after the warm-up and 100 timed steps, the phase's step count
+            is lowered to what fits (never raised), so the schedule ends on time. None: train the configured steps.
+        val_at_start: validate (and export) before the first step of a phase.
+        export_rule: which pretrain generator ``generator.pt`` holds: ``"best"`` (best validation PSNR) or
+            ``"last"`` (the final weights, so no checkpoint is picked on the validation set).
     """
 
     scale: int = 4
@@ -139,6 +160,17 @@ class TrainConfig:
     sync_batchnorm: bool = False
     residual_init_scale: float = 0.1
     seed: int = 0
+    lr_min: float | None = None
+    crop_size_late: int | None = None
+    crop_switch_at: float = 0.67
+    degrade_whole_images: bool = False
+    y_weight: float = 0.0
+    teacher: str | None = None
+    teacher_weight: float = 1.0
+    freeze_bn: bool = False
+    time_budget: float | None = None
+    val_at_start: bool = False
+    export_rule: str = "best"
 
     def __post_init__(self) -> None:
         try:
@@ -182,7 +214,17 @@ class TrainConfig:
         ):
             if not _is_int(getattr(self, name)):
                 raise bad(name, "an integer")
-        for name in ("lr", "lr_decay_factor", "adv_weight", "fm_weight", "blur_sigma", "residual_init_scale"):
+        for name in (
+            "lr",
+            "lr_decay_factor",
+            "adv_weight",
+            "fm_weight",
+            "blur_sigma",
+            "residual_init_scale",
+            "crop_switch_at",
+            "y_weight",
+            "teacher_weight",
+        ):
             if not _is_real(getattr(self, name)):
                 raise bad(name, "a number")
         for name in (
@@ -195,6 +237,7 @@ class TrainConfig:
             "vgg_weights",
             "degradation",
             "amp",
+            "export_rule",
         ):
             if not isinstance(getattr(self, name), str):
                 raise bad(name, "a string")
@@ -228,7 +271,14 @@ class TrainConfig:
             raise bad("lr", "a positive number")
         if not all(0 <= b < 1 for b in self.betas):
             raise bad("betas", "two numbers in [0, 1)")
-        for name in ("cache_images", "channels_last", "sync_batchnorm"):
+        for name in (
+            "cache_images",
+            "channels_last",
+            "sync_batchnorm",
+            "degrade_whole_images",
+            "freeze_bn",
+            "val_at_start",
+        ):
             if not isinstance(getattr(self, name), bool):
                 raise bad(name, "true or false")
         for name in ("pretrain_lr_schedule", "lr_schedule"):
@@ -263,6 +313,29 @@ class TrainConfig:
             raise bad("amp", "'auto', 'bf16', 'fp16' or 'none'")
         if not self.residual_init_scale > 0:
             raise bad("residual_init_scale", "a positive number")
+        if self.lr_min is not None and not (_is_real(self.lr_min) and 0 <= self.lr_min <= self.lr):
+            raise bad("lr_min", f"None or a number in [0, lr = {self.lr}]")
+        if self.crop_size_late is not None and (
+            not _is_int(self.crop_size_late) or self.crop_size_late < 16 or self.crop_size_late % self.scale
+        ):
+            raise bad("crop_size_late", f"None or an integer >= 16 divisible by scale = {self.scale}")
+        if not 0 <= self.crop_switch_at <= 1:
+            raise bad("crop_switch_at", "a fraction in [0, 1]")
+        if self.degrade_whole_images and not self.cache_images:
+            raise bad("degrade_whole_images", "false when cache_images is false (the LR images are kept in memory)")
+        if self.y_weight < 0:
+            raise bad("y_weight", "a number >= 0")
+        if self.teacher is not None:
+            if not isinstance(self.teacher, str) or not self.teacher:
+                raise bad("teacher", "None or a model name, file or folder")
+            if not self.degrade_whole_images:
+                raise bad("teacher", "None unless degrade_whole_images is true (the teacher sees whole LR images)")
+        if self.teacher_weight < 0:
+            raise bad("teacher_weight", "a number >= 0")
+        if self.time_budget is not None and not (_is_real(self.time_budget) and self.time_budget > 0):
+            raise bad("time_budget", "None or a positive number of seconds")
+        if self.export_rule not in ("best", "last"):
+            raise bad("export_rule", "'best' or 'last'")
 
     # ------------------------------------------------------------------ JSON
     def to_dict(self) -> dict[str, Any]:
@@ -284,10 +357,7 @@ class TrainConfig:
     def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
         text = json.dumps(self.to_dict(), indent=2) + "\n"
         if path is not None:
-            p = Path(path)
-            tmp = p.with_name(p.name + ".tmp")
-            tmp.write_text(text)
-            os.replace(tmp, p)
+            atomic_write_text(path, text)
         return text
 
     @classmethod

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
@@ -23,7 +22,10 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from ..errors import ConfigError, SRGANError
-from ..pipeline import resolve_device
+from ..runtime import env_int as _env_int
+from ..runtime import env_rank as env_rank
+from ..runtime import env_world_size as env_world_size
+from ..runtime import resolve_device
 
 __all__ = ["DistributedContext", "setup", "env_rank", "env_world_size", "convert_sync_batchnorm"]
 
@@ -37,26 +39,6 @@ _LOCAL_BUFFERS: dict[str, Any] = (
     if "forward_sync_buffers" in inspect.signature(DistributedDataParallel.__init__).parameters
     else {"broadcast_buffers": False}
 )
-
-
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ConfigError(f"environment variable {name}={raw!r} is not an integer (set by torchrun)") from None
-
-
-def env_world_size() -> int:
-    """``WORLD_SIZE`` from the environment (set by torchrun); 1 when absent."""
-    return _env_int("WORLD_SIZE", 1)
-
-
-def env_rank() -> int:
-    """``RANK`` from the environment (set by torchrun); 0 when absent."""
-    return _env_int("RANK", 0)
 
 
 @dataclass(frozen=True)

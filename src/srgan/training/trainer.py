@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import json
 import logging
 import math
@@ -22,13 +23,18 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from .._dihedral import self_ensemble
+from .._files import atomic_write_text
+from .._resolve import CHECKPOINT_NAME, resolve_checkpoint
 from ..degradation import modcrop, quantize
 from ..errors import CheckpointError, ConfigError, DataError, TrainingDivergedError
+from ..evaluation import score
 from ..losses import AdversarialLoss, PerceptualLoss, feature_matching_loss, pixel_loss
-from ..metrics import psnr, ssim
+from ..metrics import rgb_to_y
 from ..models import Discriminator, Generator
-from ..pipeline import CHECKPOINT_NAME, cpu_has_native_bf16
+from ..runtime import cpu_has_native_bf16
 from ..weights import atomic_torch_save, load_checkpoint, remove_leftover_temp_files, save_checkpoint
+from .callbacks import TrainerCallback
 from .config import TrainConfig, parse_loss_spec
 from .data import SRCropDataset, StepSampler, find_images, make_degradation, read_rgb
 from .distributed import DistributedContext, convert_sync_batchnorm, setup
@@ -54,10 +60,15 @@ class TrainResult:
 
 
 class _ContentLoss(nn.Module):
-    """Weighted sum of pixel and VGG losses from a spec like ``"l1:1+vgg54:0.006"``."""
+    """Weighted sum of pixel and VGG losses from a spec like ``"l1:1+vgg54:0.006"``.
 
-    def __init__(self, spec: str, *, vgg_weights: str) -> None:
+    ``y_weight`` adds, for each pixel term, the same loss on the luma channel (BT.601 Y scaled to [0, 1]) times
+    ``y_weight``.
+    """
+
+    def __init__(self, spec: str, *, vgg_weights: str, y_weight: float = 0.0) -> None:
         super().__init__()
+        self.y_weight = y_weight
         self.terms = parse_loss_spec(spec)
         self.vgg = nn.ModuleDict()
         for name in self.terms:
@@ -73,6 +84,9 @@ class _ContentLoss(nn.Module):
                 value = self.vgg[name](sr, hr).float()
             else:
                 value = pixel_loss(sr.float(), hr.float(), kind=name)  # type: ignore[arg-type]
+                if self.y_weight:
+                    y_sr, y_hr = rgb_to_y(sr.float()) / 255, rgb_to_y(hr.float()) / 255
+                    value = value + self.y_weight * pixel_loss(y_sr, y_hr, kind=name)  # type: ignore[arg-type]
             parts[name] = float(value.detach())
             total = total + w * value
         return total, parts
@@ -101,8 +115,12 @@ class Trainer:
             ``cuda:LOCAL_RANK``.
         resume: continue from ``output_dir/checkpoint.pt`` if it exists.
         init_generator: start from these generator weights (e.g. a pretrained SRResNet for ``phase="gan"``):
-            a :class:`Generator`, or anything ``SRGAN.from_pretrained`` accepts.
+            a :class:`Generator`, or anything ``SRGAN.from_pretrained`` accepts (name, file, folder, URL).
         progress: show a progress bar (None: only on a terminal).
+        callbacks: objects notified after each validation, checkpoint and export (see
+            :class:`~srgan.training.callbacks.TrainerCallback`).
+        cache_dir: where computed data that runs can share is kept (the teacher's outputs); default
+            ``output_dir``.
     """
 
     def __init__(
@@ -116,9 +134,13 @@ class Trainer:
         resume: bool = False,
         init_generator: Generator | str | os.PathLike[str] | None = None,
         progress: bool | None = None,
+        callbacks: Sequence[TrainerCallback] = (),
+        cache_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         config.validate()
         self.config = config
+        self.callbacks = list(callbacks)
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else Path(output_dir)
         self.train_dirs = [Path(d) for d in train_dirs]
         self.val_dirs = [Path(d) for d in val_dirs]
         self.output_dir = Path(output_dir)
@@ -172,6 +194,8 @@ class Trainer:
         self.phase = "gan" if config.phase == "gan" else "pretrain"
         self.step = 0  # within the current phase
         self.steps_done: dict[str, int] = {"pretrain": 0, "gan": 0}
+        # Step counts fitted to ``time_budget`` (a phase absent here trains its configured steps).
+        self.fitted_steps: dict[str, int] = {}
         self.best_psnr: float | None = None
         self.last_metrics: dict[str, float] = {}
         self._losses: dict[str, nn.Module] = {}
@@ -184,7 +208,11 @@ class Trainer:
             degradation=make_degradation(config.degradation, scale=config.scale, blur_sigma=config.blur_sigma),
             cache_images=config.cache_images,
             seed=config.seed,
+            degrade_whole_images=config.degrade_whole_images,
+            min_size=config.crop_size_late,
         )
+        if config.teacher is not None:
+            self.dataset.set_targets(self._teacher_targets(config.teacher))
         self.val_images = self._load_val() if main else []
         if resume:
             path = self.output_dir / STATE_NAME
@@ -253,23 +281,52 @@ class Trainer:
         return None
 
     def _load_init(self, init: Generator | str | os.PathLike[str]) -> None:
-        if isinstance(init, Generator):
-            src = init
-        else:
-            from ..pipeline import SRGAN
-
-            loaded = SRGAN.from_pretrained(init, device="cpu", dtype="fp32").generator
-            if not isinstance(loaded, Generator):
-                raise ConfigError(
-                    f"init weights {init} hold the {type(loaded).__name__} architecture, not srgan's Generator; "
-                    "training starts only from srgan Generator weights"
-                )
-            src = loaded
+        src = init if isinstance(init, Generator) else _load_generator(init, what="init weights")
         if src.config != self.generator.config:
             raise ConfigError(
                 f"init generator has architecture {src.config}, but the config asks for {self.generator.config}"
             )
         self.generator.load_state_dict(src.state_dict())
+
+    def _teacher_targets(self, spec: str) -> list[torch.Tensor]:
+        """The teacher's x8 self-ensemble output on each training image's LR, (3, H, W) uint8 like the HR images.
+
+        Computed once in fp32 on the training device and cached in ``cache_dir`` under a name made from the
+        teacher's weights and the training images, so runs on the same data share it.
+        """
+        teacher = _load_generator(spec, what="teacher")
+        digest = hashlib.sha256()
+        for k, v in teacher.state_dict().items():
+            digest.update(k.encode())
+            digest.update(v.detach().float().cpu().numpy().tobytes())
+        for f, lr in zip(self.dataset.files, self.dataset.lr_images, strict=True):
+            digest.update(f"{f.name}:{tuple(lr.shape)}:{int(lr.sum())}".encode())
+        path = self.cache_dir / f"teacher-{digest.hexdigest()[:16]}.pt"
+        shapes = [tuple(t.shape) for t in self.dataset.hr_images]
+        if path.is_file():
+            try:
+                cached = torch.load(path, map_location="cpu", weights_only=True)
+                if isinstance(cached, list) and [tuple(t.shape) for t in cached] == shapes:
+                    logger.info("teacher outputs from %s", path)
+                    return [t.to(torch.uint8) for t in cached]
+            except Exception as e:  # a broken cache is recomputed, never trusted
+                logger.warning("ignoring unreadable teacher cache %s: %s", path, e)
+        model = teacher.to(self.device).float().eval()
+        out: list[torch.Tensor] = []
+        t0 = time.perf_counter()
+        for i, lr in enumerate(self.dataset.lr_images):
+            x = lr.float().div(255).unsqueeze(0).to(self.device)
+            sr = self_ensemble(model, x)[0].clamp_(0, 1)
+            out.append(sr.mul_(255).round_().to(torch.uint8).cpu())
+            if (i + 1) % 50 == 0:
+                logger.info(
+                    "teacher: %d / %d images, %.0f s", i + 1, len(self.dataset.lr_images), time.perf_counter() - t0
+                )
+        if self.dist.is_main:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            atomic_torch_save(out, path)
+            logger.info("teacher outputs of %d images cached in %s", len(out), path)
+        return out
 
     def _load_val(self) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
         if not self.val_dirs:
@@ -296,7 +353,9 @@ class Trainer:
         if name not in self._losses:
             c = self.config
             if name == "pretrain":
-                self._losses[name] = _ContentLoss(c.pretrain_loss, vgg_weights=c.vgg_weights).to(self.device)
+                self._losses[name] = _ContentLoss(c.pretrain_loss, vgg_weights=c.vgg_weights, y_weight=c.y_weight).to(
+                    self.device
+                )
             elif name == "content":
                 self._losses[name] = _ContentLoss(c.content_loss, vgg_weights=c.vgg_weights).to(self.device)
             else:
@@ -305,7 +364,17 @@ class Trainer:
 
     # ------------------------------------------------------------------ schedule
     def _phase_steps(self, phase: str) -> int:
+        """Steps of ``phase``: the configured count, or the count fitted to ``time_budget``."""
+        if phase in self.fitted_steps:
+            return self.fitted_steps[phase]
         return self.config.pretrain_steps if phase == "pretrain" else self.config.gan_steps
+
+    def crop_size_at(self, step: int, phase: str) -> int:
+        """HR crop size at ``step`` of ``phase`` (``crop_size``, then ``crop_size_late`` after the switch)."""
+        c = self.config
+        if c.crop_size_late is None or step < int(c.crop_switch_at * self._phase_steps(phase)):
+            return c.crop_size
+        return c.crop_size_late
 
     def lr_at(self, step: int, phase: str) -> float:
         """Learning rate at ``step`` of ``phase`` (warm-up, then the configured schedule)."""
@@ -318,7 +387,7 @@ class Trainer:
             return c.lr
         if schedule == "cosine":
             t = min(1.0, (step - c.warmup_steps) / max(1, total - c.warmup_steps))
-            floor = c.lr * 0.01
+            floor = c.lr * 0.01 if c.lr_min is None else c.lr_min
             return floor + 0.5 * (c.lr - floor) * (1 + math.cos(math.pi * t))
         decays = sum(1 for f in c.lr_decay_at if step >= f * total)
         return c.lr * c.lr_decay_factor**decays
@@ -333,6 +402,7 @@ class Trainer:
             "phase": self.phase,
             "step": self.step,
             "steps_done": dict(self.steps_done),
+            "fitted_steps": dict(self.fitted_steps),
             "best_psnr": self.best_psnr,
             "generator": self.generator.state_dict(),
             "discriminator": self.discriminator.state_dict(),
@@ -351,6 +421,8 @@ class Trainer:
         """Write ``checkpoint.pt`` atomically; the previous one stays intact if this fails."""
         path = self.output_dir / STATE_NAME
         atomic_torch_save(self.state_dict(), path)
+        for cb in self.callbacks:
+            cb.on_checkpoint(self, path)
         return path
 
     def _read_state(self, path: Path) -> dict[str, Any]:
@@ -381,6 +453,7 @@ class Trainer:
         self.scaler.load_state_dict(state["scaler"])
         self.phase, self.step = state["phase"], int(state["step"])
         self.steps_done = dict(state["steps_done"])
+        self.fitted_steps = {str(k): int(v) for k, v in dict(state.get("fitted_steps") or {}).items()}
         self.best_psnr = state["best_psnr"]
         torch.set_rng_state(state["rng"]["torch"])
         random.setstate(state["rng"]["python"])
@@ -396,7 +469,7 @@ class Trainer:
     def export_generator(self) -> Path:
         """Write ``generator.pt`` (the EMA weights when enabled) for ``SRGAN.from_pretrained(output_dir)``."""
         model = self.ema if self.ema is not None else self.generator
-        meta = {
+        meta: dict[str, Any] = {
             "phase": self.phase,
             "steps": dict(self.steps_done),
             "loss": self.config.pretrain_loss if self.phase == "pretrain" else self._gan_loss_text(),
@@ -405,30 +478,46 @@ class Trainer:
             "trained_on": [str(d) for d in self.train_dirs],
             "metrics": self.last_metrics,
         }
-        return save_checkpoint(self.output_dir / CHECKPOINT_NAME, model, meta=meta)
+        if self.config.teacher is not None:
+            meta["teacher"] = {"model": self.config.teacher, "weight": self.config.teacher_weight}
+        if self.config.y_weight:
+            meta["y_weight"] = self.config.y_weight
+        path = save_checkpoint(self.output_dir / CHECKPOINT_NAME, model, meta=meta)
+        for cb in self.callbacks:
+            cb.on_export(self, path)
+        return path
 
     # ------------------------------------------------------------------ loop
-    def _batches(self, phase: str) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        total = self._phase_steps(phase)
+    def _batches(self, phase: str) -> Iterator[tuple[torch.Tensor, ...]]:
+        """Batches for steps ``self.step..`` of ``phase`` (the caller advances ``self.step`` between them).
+
+        One DataLoader per crop size: when the crop size changes (``crop_size_late``) or the phase's step count
+        is lowered (``time_budget``), the current loader is dropped and the next starts at the current step.
+        """
         offset = 0 if phase == "pretrain" else self.config.pretrain_steps
-        sampler = StepSampler(
-            start_step=self.step,
-            steps=total,
-            batch_size=self.config.batch_size,
-            offset=offset,
-            rank=self.dist.rank,
-            world_size=self.dist.world_size,
-        )
-        loader = DataLoader(
-            self.dataset,
-            batch_size=self.batch_per_rank,
-            sampler=sampler,
-            num_workers=self.config.num_workers,
-            pin_memory=self.device.type == "cuda",
-            persistent_workers=False,
-        )
-        for lr, hr in loader:
-            yield lr.to(self.device, non_blocking=True), hr.to(self.device, non_blocking=True)
+        while self.step < self._phase_steps(phase):
+            crop = self.crop_size_at(self.step, phase)
+            self.dataset.crop_size = crop
+            sampler = StepSampler(
+                start_step=self.step,
+                steps=self._phase_steps(phase),
+                batch_size=self.config.batch_size,
+                offset=offset,
+                rank=self.dist.rank,
+                world_size=self.dist.world_size,
+            )
+            loader = DataLoader(
+                self.dataset,
+                batch_size=self.batch_per_rank,
+                sampler=sampler,
+                num_workers=self.config.num_workers,
+                pin_memory=self.device.type == "cuda",
+                persistent_workers=False,
+            )
+            for batch in loader:
+                yield tuple(t.to(self.device, non_blocking=True) for t in batch)
+                if self.step >= self._phase_steps(phase) or self.crop_size_at(self.step, phase) != crop:
+                    break
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.amp_dtype is None:
@@ -451,17 +540,25 @@ class Trainer:
             for group in opt.param_groups:
                 group["lr"] = lr
 
-    def _train_step(self, lr_img: torch.Tensor, hr: torch.Tensor) -> dict[str, float]:
+    def _train_step(
+        self, lr_img: torch.Tensor, hr: torch.Tensor, target: torch.Tensor | None = None
+    ) -> dict[str, float]:
         if self.config.channels_last:
             lr_img = lr_img.contiguous(memory_format=torch.channels_last)
             hr = hr.contiguous(memory_format=torch.channels_last)
         self._set_lr()
         self.generator.train()
+        if self.config.freeze_bn:
+            _freeze_batchnorm(self.generator)
         logs: dict[str, float] = {}
         if self.phase == "pretrain":
             with self._autocast():
                 sr = self._g(lr_img)
             loss, parts = self._loss("pretrain")(sr.float(), hr)
+            if target is not None and self.config.teacher_weight:
+                t_loss, t_parts = self._loss("pretrain")(sr.float(), target)
+                loss = loss + self.config.teacher_weight * t_loss
+                parts.update({f"teacher_{k}": v for k, v in t_parts.items()})
             self._check(loss, "pixel")
             self.opt_g.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
@@ -548,8 +645,9 @@ class Trainer:
         sample_dir = self.output_dir / "samples"
         for i, (name, lr, hr) in enumerate(self.val_images):
             sr = quantize(model(lr.to(self.device)).float().cpu())
-            p.append(float(psnr(sr, hr, crop_border=s)[0]))
-            q.append(float(ssim(sr, hr, crop_border=s)[0]))
+            scores = score(sr, hr, scale=s)
+            p.append(scores[0])
+            q.append(scores[1])
             if i < self.config.num_samples:
                 from PIL import Image
 
@@ -582,9 +680,7 @@ class Trainer:
             else:
                 dropped += 1
         if dropped:
-            tmp = path.with_name(f".{path.name}.tmp")
-            tmp.write_text("".join(f"{line}\n" for line in kept))
-            os.replace(tmp, path)
+            atomic_write_text(path, "".join(f"{line}\n" for line in kept))
             logger.info("dropped %d metrics.jsonl records written after the resumed checkpoint", dropped)
 
     def _log(self, record: dict[str, Any]) -> None:
@@ -653,17 +749,29 @@ class Trainer:
                 self.amp_dtype,
                 self.device,
             )
+        if c.val_at_start and self.step == 0 and main and c.val_every:
+            self._after_validation(self.validate())
+            self.save_state()
         bar = tqdm(
             total=total, initial=self.step, desc=self.phase, unit="step", disable=not self.progress, dynamic_ncols=True
         )
         window: list[float] = []
         t0 = time.perf_counter()
+        budget = (
+            _BudgetFitter(c.time_budget, c.warmup_steps, self.step) if self.phase not in self.fitted_steps else None
+        )
         try:
-            for lr_img, hr in self._batches(self.phase):
-                logs = self._train_step(lr_img, hr)
+            for tensors in self._batches(self.phase):
+                logs = self._train_step(*tensors)
                 self.step += 1
                 self.steps_done[self.phase] = self.step
                 self._update_ema()
+                if budget is not None:
+                    fitted = budget.update(self.step, self._sync)
+                    if fitted is not None:
+                        total = self._fit_steps(fitted)
+                        bar.total = total
+                        budget = None
                 window.append(logs["loss"])
                 bar.update(1)
                 bar.set_postfix(loss=f"{logs['loss']:.4f}", lr=f"{self.lr_at(self.step - 1, self.phase):.1e}")
@@ -684,7 +792,7 @@ class Trainer:
                         self._log(rec)
                     window, t0 = [], time.perf_counter()
                 if main:
-                    last = self.step == total
+                    last = self.step >= total
                     if c.val_every and (self.step % c.val_every == 0 or last):
                         self._after_validation(self.validate())
                     if (c.ckpt_every and self.step % c.ckpt_every == 0) or last:
@@ -701,6 +809,19 @@ class Trainer:
         if not c.val_every and main:
             self.export_generator()
 
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def _fit_steps(self, fitted: int) -> int:
+        """Lower the current phase's step count to ``fitted`` (agreed by all ranks: rank 0's value)."""
+        configured = self.config.pretrain_steps if self.phase == "pretrain" else self.config.gan_steps
+        steps = max(self.step, min(configured, self.dist.on_main(lambda: fitted)))
+        self.fitted_steps[self.phase] = steps
+        if self.dist.is_main:
+            logger.info("time budget: %s phase trains to step %d (of %d configured)", self.phase, steps, configured)
+        return steps
+
     def _after_validation(self, metrics: dict[str, float]) -> None:
         if not metrics:
             self.export_generator()
@@ -710,9 +831,64 @@ class Trainer:
         logger.info(
             "%s step %d: val PSNR %.3f dB, SSIM %.4f", self.phase, self.step, metrics["val_psnr"], metrics["val_ssim"]
         )
-        if self.phase == "gan" or self.best_psnr is None or metrics["val_psnr"] > self.best_psnr:
-            self.best_psnr = metrics["val_psnr"] if self.phase == "pretrain" else self.best_psnr
+        improved = self.best_psnr is None or metrics["val_psnr"] > self.best_psnr
+        if self.phase == "pretrain" and improved:
+            self.best_psnr = metrics["val_psnr"]
+        if self.phase == "gan" or improved or self.config.export_rule == "last":
             self.export_generator()
+        for cb in self.callbacks:
+            cb.on_validation(self, metrics)
+
+
+class _BudgetFitter:
+    """Fits a phase's step count to a time budget from the measured speed.
+
+    The clock starts when the phase (re)starts; after ``settle`` steps (the warm-up, at least 10) the next 100
+    steps are timed and the steps that fit in the rest of the budget are returned once.
+    """
+
+    def __init__(self, budget: float | None, warmup: int, start_step: int) -> None:
+        self.budget = budget
+        self.t_start = time.perf_counter()
+        self.start = start_step
+        self.settle = max(warmup, 10)
+        self.t_rate: float | None = None
+
+    def update(self, step: int, sync: Any) -> int | None:
+        if self.budget is None:
+            return None
+        done = step - self.start
+        if done == self.settle:
+            sync()
+            self.t_rate = time.perf_counter()
+        elif done == self.settle + 100 and self.t_rate is not None:
+            sync()
+            now = time.perf_counter()
+            rate = (now - self.t_rate) / 100
+            left = self.budget - (now - self.t_start)
+            return step + max(0, int(left / rate))
+        return None
+
+
+def _freeze_batchnorm(module: nn.Module) -> None:
+    """Put every batch-norm layer of ``module`` in inference mode (running statistics used and kept)."""
+    for m in module.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.eval()
+
+
+def _load_generator(spec: str | os.PathLike[str], *, what: str) -> Generator:
+    """srgan :class:`Generator` weights from a name, file, folder or URL, fp32 on the CPU, eval mode."""
+    from ..weights import build_generator
+
+    checkpoint, source = resolve_checkpoint(spec, progress=None)
+    model = build_generator(checkpoint, source=source)
+    if not isinstance(model, Generator):
+        raise ConfigError(
+            f"{what} {spec} hold the {type(model).__name__} architecture, not srgan's Generator; "
+            "training starts only from srgan Generator weights"
+        )
+    return model
 
 
 def _tensorboard_writer(log_dir: Path) -> Any:

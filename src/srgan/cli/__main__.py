@@ -1,0 +1,7 @@
+"""``python -m srgan.cli`` runs the ``srgan`` command line."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Training recipes of the packaged models, as data (TOML): see :mod:`srgan.training.recipes`."""
