@@ -108,7 +108,7 @@ def test_niqe_columns_and_hr_row(dataset: Path, tmp_path: Path, niqe_params_file
     assert report.row(BICUBIC, "Big").images[1].niqe == pytest.approx(niqe(sr, params=params, crop_border=4))
     assert all(r.niqe is not None and np.isfinite(r.niqe) for r in report.rows)
     table = report.format_table()
-    assert "| HR | Big | 2 | - | - |" in table
+    assert "| HR | Big | bicubic | 2 | - | - |" in table
 
 
 def test_main_prints_table_and_writes_json(
@@ -118,7 +118,7 @@ def test_main_prints_table_and_writes_json(
     args = ["--model", str(model_dir), "--data", str(dataset), "--device", "cpu", "--json", str(out)]
     assert main(args) == 0
     printed = capsys.readouterr().out
-    assert printed.splitlines()[0] == "| model | dataset | images | PSNR (dB) | SSIM | NIQE |"
+    assert printed.splitlines()[0] == "| model | dataset | LR | images | PSNR (dB) | SSIM | NIQE |"
     assert len(printed.strip().splitlines()) == 4  # header, rule, bicubic, model
     data = json.loads(out.read_text())
     assert data["scale"] == 4 and data["crop_border"] == 4

@@ -10,26 +10,48 @@ The protocol is the one of the SR literature, for each HR image of each folder:
 
 The bicubic baseline is MATLAB-style bicubic upscaling of the same 8-bit LR input, rounded to 8 bits. The "HR" row
 (NIQE only) scores the cropped ground truth itself. Dataset figures are the means of the per-image figures.
+
+Step 2 is the clean ``"bicubic"`` protocol by default. Photos from users went through blur, noise and JPEG; the
+``degradation`` of :func:`evaluate` (``srgan-eval --degradation``) makes the LR input with one of these fixed,
+seeded chains instead (:func:`protocol_lr`; every step works on the modcropped HR image ``hr`` of index ``i`` in
+the sorted list of its dataset's files):
+
+- ``"bicubic"``: ``quantize(imresize(hr, 1/scale))``, the clean protocol above (the default; unchanged figures).
+- ``"real-fixed"``: Gaussian blur sigma 1.2 (:func:`srgan.degradation.gaussian_blur`), MATLAB-style bicubic
+  1/scale, rounded to 8 bits; Gaussian colour noise sigma 5/255 (a ``torch.Generator`` seeded with ``i``, one
+  value per channel and pixel), rounded to 8 bits; a JPEG round trip with Pillow at quality 60, 4:2:0 chroma
+  subsampling.
+- ``"jpeg:Q"``: the bicubic LR, then a Pillow JPEG round trip at quality Q (1..100), 4:2:0.
+- ``"noise:S"``: the bicubic LR, then Gaussian colour noise sigma S/255 (S >= 0) seeded with ``i``, rounded to
+  8 bits.
+
+:func:`evaluate_no_reference` (``srgan-eval --no-reference``) is for folders of real LR images without ground truth:
+it upscales each image with bicubic and each model, reports NIQE (which alone misleads there: it rewards
+amplified noise and JPEG blocks as "texture") and lays the results side by side for a person to look at.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from PIL import Image, ImageDraw, ImageFont
 
 from . import _image
+from ._files import atomic_write
 from ._image import IMAGE_EXTENSIONS
-from .degradation import imresize, modcrop, quantize
-from .errors import ConfigError, DataError, SRGANError
+from .degradation import gaussian_blur, imresize, modcrop, quantize
+from .errors import ConfigError, DataError, InvalidImageError, SRGANError
 from .metrics import psnr, ssim
 from .niqe import NiqeParams, niqe
 
@@ -40,11 +62,20 @@ __all__ = [  # noqa: F822 - main is served by __getattr__
     "ImageResult",
     "EvaluationRow",
     "EvaluationReport",
+    "NoReferenceResult",
+    "NoReferenceReport",
     "evaluate",
+    "evaluate_no_reference",
+    "protocol_lr",
+    "parse_degradation",
+    "contact_sheet",
+    "NIQE_NOTE",
     "score",
     "main",
     "BICUBIC",
     "HR",
+    "DEGRADATIONS",
+    "REAL_FIXED",
 ]
 
 logger = logging.getLogger(__name__)
@@ -54,6 +85,16 @@ BICUBIC = "bicubic"
 
 HR = "HR"
 """Model name of the ground-truth rows (NIQE only)."""
+
+REAL_FIXED = "real-fixed"
+"""The fixed real-world chain: blur sigma 1.2, bicubic, noise sigma 5/255 seeded by index, JPEG quality 60."""
+
+DEGRADATIONS = ("bicubic", REAL_FIXED, "jpeg:Q", "noise:S")
+"""The forms of a ``degradation`` spec (Q an integer in 1..100, S a number >= 0; see the module docstring)."""
+
+_REAL_FIXED_BLUR = 1.2
+_REAL_FIXED_NOISE = 5.0  # in 8-bit levels: sigma 5/255
+_REAL_FIXED_JPEG = 60
 
 
 @dataclass(frozen=True)
@@ -81,10 +122,15 @@ class EvaluationRow:
 
 @dataclass
 class EvaluationReport:
-    """What :func:`evaluate` measured: one row per model and dataset, in the order datasets, then models."""
+    """What :func:`evaluate` measured: one row per model and dataset, in the order datasets, then models.
+
+    ``degradation`` names how the LR inputs were made (``"bicubic"``, ``"real-fixed"``, ``"jpeg:Q"``,
+    ``"noise:S"``: see :func:`protocol_lr`); every row of a report shares it.
+    """
 
     scale: int
     rows: list[EvaluationRow] = field(default_factory=list)
+    degradation: str = BICUBIC
 
     def row(self, model: str, dataset: str) -> EvaluationRow:
         """The row of ``model`` on ``dataset`` (KeyError if there is none)."""
@@ -94,27 +140,138 @@ class EvaluationReport:
         raise KeyError(f"no row for model {model!r} on dataset {dataset!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-able dict: ``{"scale", "crop_border", "rows": [{..., "images": [...]}]}``."""
-        return {"scale": self.scale, "crop_border": self.scale, "rows": [asdict(r) for r in self.rows]}
+        """A JSON-able dict: ``{"scale", "crop_border", "degradation", "rows": [{..., "images": [...]}]}``."""
+        return {
+            "scale": self.scale,
+            "crop_border": self.scale,
+            "degradation": self.degradation,
+            "rows": [asdict(r) for r in self.rows],
+        }
 
     def to_json(self, *, indent: int | None = 2) -> str:
         """The report as JSON text (see :meth:`to_dict`); per-image results included."""
         return json.dumps(self.to_dict(), indent=indent)
 
     def format_table(self) -> str:
-        """A markdown table of the rows: PSNR in dB (2 decimals), SSIM (4), NIQE (2); ``-`` where not measured."""
-
-        def fmt(value: float | None, digits: int) -> str:
-            return "-" if value is None else f"{value:.{digits}f}"
-
+        """A markdown table of the rows: the LR degradation, PSNR in dB (2 decimals), SSIM (4), NIQE (2); ``-``
+        where not measured."""
         lines = [
-            "| model | dataset | images | PSNR (dB) | SSIM | NIQE |",
-            "|---|---|---:|---:|---:|---:|",
+            "| model | dataset | LR | images | PSNR (dB) | SSIM | NIQE |",
+            "|---|---|---|---:|---:|---:|---:|",
         ]
         for r in self.rows:
-            cells = [r.model, r.dataset, str(r.n_images), fmt(r.psnr, 2), fmt(r.ssim, 4), fmt(r.niqe, 2)]
-            lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+            cells = [
+                r.model,
+                r.dataset,
+                self.degradation,
+                str(r.n_images),
+                _fmt(r.psnr, 2),
+                _fmt(r.ssim, 4),
+                _fmt(r.niqe, 2),
+            ]
+            lines.append(_table_line(cells))
         return "\n".join(lines)
+
+
+def _fmt(value: float | None, digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _table_line(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+
+def parse_degradation(spec: str) -> str:
+    """Check a ``degradation`` spec and return its canonical form (``"jpeg:060"`` -> ``"jpeg:60"``).
+
+    Raises:
+        ConfigError: not one of ``"bicubic"``, ``"real-fixed"``, ``"jpeg:Q"`` with Q an integer in 1..100, or
+            ``"noise:S"`` with S a number >= 0.
+    """
+    expected = (
+        "expected 'bicubic', 'real-fixed', 'jpeg:Q' with Q in 1..100, or 'noise:S' with S >= 0 (sigma in 8-bit levels)"
+    )
+    if not isinstance(spec, str):
+        raise ConfigError(f"degradation must be a string: {expected}; got {type(spec).__name__}")
+    text = spec.strip().lower()
+    if text in (BICUBIC, REAL_FIXED):
+        return text
+    kind, sep, value = text.partition(":")
+    if sep and kind == "jpeg":
+        try:
+            quality = int(value)
+        except ValueError:
+            quality = 0
+        if 1 <= quality <= 100:
+            return f"jpeg:{quality}"
+        raise ConfigError(f"bad degradation {spec!r}: the JPEG quality must be an integer in 1..100; {expected}")
+    if sep and kind == "noise":
+        try:
+            sigma = float(value)
+        except ValueError:
+            sigma = math.nan
+        if math.isfinite(sigma) and sigma >= 0:
+            return f"noise:{sigma:g}"
+        raise ConfigError(f"bad degradation {spec!r}: the noise sigma must be a number >= 0; {expected}")
+    raise ConfigError(f"unknown degradation {spec!r}: {expected}")
+
+
+def protocol_lr(hr: torch.Tensor, *, scale: int, degradation: str = BICUBIC, index: int = 0) -> torch.Tensor:
+    """The LR input of the evaluation protocol for one HR image (the chains of the module docstring).
+
+    Args:
+        hr: (N, 3, H, W) float in [0, 1], H and W multiples of ``scale`` (:func:`srgan.degradation.modcrop`).
+        scale: the downscaling factor.
+        degradation: ``"bicubic"`` (the clean protocol), ``"real-fixed"``, ``"jpeg:Q"`` or ``"noise:S"``.
+        index: the image's index in its dataset's sorted file list: the seed of the noise.
+
+    Returns:
+        (N, 3, H/scale, W/scale) in ``hr``'s dtype and device, on the 8-bit grid (values k/255). The same arguments
+        always give the same LR.
+
+    Raises:
+        ConfigError: a bad ``degradation`` spec (see :func:`parse_degradation`) or ``scale``.
+        InvalidImageError: ``hr`` is not an (N, 3, H, W) tensor.
+    """
+    spec = parse_degradation(degradation)
+    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
+        raise ConfigError(f"scale must be an integer >= 1, got {scale!r}")
+    if not isinstance(hr, torch.Tensor) or hr.ndim != 4 or hr.shape[1] != 3 or not hr.is_floating_point():
+        got = f"shape {tuple(hr.shape)}, {hr.dtype}" if isinstance(hr, torch.Tensor) else type(hr).__name__
+        raise InvalidImageError(f"expected an (N, 3, H, W) float tensor in [0, 1], got {got}")
+    if spec == REAL_FIXED:
+        lr = quantize(imresize(gaussian_blur(hr, _REAL_FIXED_BLUR), scale=1.0 / scale))
+        return _jpeg(_noise(lr, _REAL_FIXED_NOISE, index), _REAL_FIXED_JPEG)
+    lr = quantize(imresize(hr, scale=1.0 / scale))
+    kind, _, value = spec.partition(":")
+    if kind == "jpeg":
+        return _jpeg(lr, int(value))
+    if kind == "noise":
+        return _noise(lr, float(value), index)
+    return lr
+
+
+def _noise(lr: torch.Tensor, sigma: float, index: int) -> torch.Tensor:
+    """Gaussian colour noise of ``sigma`` 8-bit levels from a CPU generator seeded with ``index``, rounded to 8 bits."""
+    if sigma == 0:
+        return lr
+    gen = torch.Generator().manual_seed(int(index))
+    noise = torch.randn(lr.shape, generator=gen, dtype=torch.float64) * (sigma / 255.0)
+    return quantize(lr + noise.to(device=lr.device, dtype=lr.dtype))
+
+
+def _jpeg(lr: torch.Tensor, quality: int) -> torch.Tensor:
+    """A JPEG round trip of each 8-bit image through Pillow at ``quality``, 4:2:0 chroma subsampling."""
+    out = []
+    for image in lr:
+        array = (image.detach().cpu().double().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+        buffer = io.BytesIO()
+        Image.fromarray(array, "RGB").save(buffer, format="JPEG", quality=quality, subsampling=2)
+        buffer.seek(0)
+        with Image.open(buffer) as decoded:
+            back = np.array(decoded.convert("RGB"), dtype=np.uint8)
+        out.append(torch.from_numpy(back).permute(2, 0, 1).to(torch.float64) / 255.0)
+    return torch.stack(out).to(device=lr.device, dtype=lr.dtype)
 
 
 def evaluate(
@@ -128,6 +285,7 @@ def evaluate(
     device: str | torch.device | None = None,
     progress: bool | None = None,
     self_ensemble: bool = False,
+    degradation: str = BICUBIC,
 ) -> EvaluationReport:
     """Score models on folders of HR images with the standard SR protocol (see the module docstring).
 
@@ -144,18 +302,23 @@ def evaluate(
         progress: show a progress bar on stderr; None shows one when stderr is a terminal.
         self_ensemble: upscale with the geometric self-ensemble (:meth:`SRGAN.upscale`'s ``self_ensemble``, 8x
             the time); the model rows are then named ``"NAME (self-ensemble)"``.
+        degradation: how each LR input is made from its HR image: ``"bicubic"`` (the standard protocol),
+            ``"real-fixed"``, ``"jpeg:Q"`` or ``"noise:S"`` (:func:`protocol_lr`). The bicubic baseline upscales the
+            same degraded LR; the scores are still measured against the clean HR image.
 
     Returns:
         The :class:`EvaluationReport`; per dataset: the bicubic row, one row per model, then the HR row.
 
     Raises:
-        ConfigError: bad ``scale``, a model of another scale, or ``include_hr`` without ``niqe_params``.
+        ConfigError: bad ``scale`` or ``degradation``, a model of another scale, or ``include_hr`` without
+            ``niqe_params``.
         DataError: a folder is missing or holds no image.
         UnknownModelError, CheckpointError: a model cannot be loaded.
         InvalidImageError: an image cannot be read, or is too small for the protocol (or for NIQE).
     """
     if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
         raise ConfigError(f"scale must be an integer >= 1, got {scale!r}")
+    degradation = parse_degradation(degradation)
     if niqe_params is not None and not isinstance(niqe_params, NiqeParams):
         niqe_params = NiqeParams.from_file(niqe_params)
     if include_hr and niqe_params is None:
@@ -170,7 +333,7 @@ def evaluate(
     if len(set(names)) != len(names):
         raise ConfigError(f"model names must be unique in a report, got {names}")
 
-    report = EvaluationReport(scale=scale)
+    report = EvaluationReport(scale=scale, degradation=degradation)
     total = sum(len(files) for _, _, files in datasets)
     hr_niqe_params = niqe_params if include_hr else None
     show = sys.stderr.isatty() if progress is None else progress
@@ -179,11 +342,11 @@ def evaluate(
     with tqdm(total=total, unit="img", disable=not show, desc="evaluating") as bar:
         for dataset, root, files in datasets:
             results: dict[str, list[ImageResult]] = {name: [] for name in names}
-            for path in files:
+            for index, path in enumerate(files):
                 bar.set_postfix_str(f"{dataset}/{path.name}", refresh=False)
                 name = path.relative_to(root).as_posix()
                 hr = _read_hr(path, scale)
-                lr = quantize(imresize(hr, scale=1.0 / scale))
+                lr = protocol_lr(hr, scale=scale, degradation=degradation, index=index)
                 if include_bicubic:
                     bicubic = quantize(imresize(lr, scale=float(scale)))
                     results[BICUBIC].append(_score(name, bicubic, hr, scale=scale, niqe_params=niqe_params))
@@ -199,6 +362,183 @@ def evaluate(
                 report.rows.append(_summarise(model_name, dataset, results[model_name]))
                 logger.info("%s on %s: %s", model_name, dataset, report.rows[-1])
     return report
+
+
+NIQE_NOTE = (
+    "NIQE alone misleads on real low-resolution inputs: it rewards amplified noise and JPEG blocks as if they were "
+    "texture. Look at the contact sheets before trusting a lower figure."
+)
+"""The warning every no-reference report carries (:func:`evaluate_no_reference`)."""
+
+
+@dataclass(frozen=True)
+class NoReferenceResult:
+    """One upscaled image of :func:`evaluate_no_reference`: ``image`` is its path relative to the folder, ``model``
+    the method (``"bicubic"`` or a model name), ``niqe`` None where not measured, and the output's size."""
+
+    image: str
+    model: str
+    niqe: float | None
+    width: int
+    height: int
+
+
+@dataclass
+class NoReferenceReport:
+    """What :func:`evaluate_no_reference` measured: one row per image and method (bicubic first, then the models).
+
+    ``methods`` is the order of the panels of each contact sheet; ``sheets`` maps each image to the path of its
+    sheet (empty when no ``out_dir`` was given); ``niqe_measured`` is False when NIQE was skipped.
+    """
+
+    scale: int
+    methods: list[str]
+    niqe_measured: bool
+    rows: list[NoReferenceResult] = field(default_factory=list)
+    sheets: dict[str, str] = field(default_factory=dict)
+
+    def means(self) -> dict[str, float | None]:
+        """Method -> mean NIQE over the images (None when NIQE was skipped)."""
+        return {m: _mean([r.niqe for r in self.rows if r.model == m]) for m in self.methods}
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict: ``{"mode": "no-reference", "scale", "niqe", "note", "methods", "means", "rows",
+        "sheets"}``."""
+        return {
+            "mode": "no-reference",
+            "scale": self.scale,
+            "crop_border": self.scale,
+            "niqe": self.niqe_measured,
+            "note": NIQE_NOTE,
+            "methods": list(self.methods),
+            "means": self.means(),
+            "rows": [asdict(r) for r in self.rows],
+            "sheets": dict(self.sheets),
+        }
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        """The report as JSON text (see :meth:`to_dict`)."""
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def format_table(self) -> str:
+        """A markdown table: NIQE of each image and method, then the mean of each method; ``-`` where skipped."""
+        lines = ["| image | method | output | NIQE |", "|---|---|---|---:|"]
+        for r in self.rows:
+            lines.append(_table_line([r.image, r.model, f"{r.width}x{r.height}", _fmt(r.niqe, 2)]))
+        n = len({r.image for r in self.rows})
+        for method, value in self.means().items():
+            lines.append(_table_line([f"mean of {n}", method, "", _fmt(value, 2)]))
+        return "\n".join(lines)
+
+
+def evaluate_no_reference(
+    models: Sequence[str | SRGAN],
+    folder: str | os.PathLike[str],
+    *,
+    scale: int = 4,
+    niqe_params: NiqeParams | str | os.PathLike[str] | None = None,
+    out_dir: str | os.PathLike[str] | None = None,
+    device: str | torch.device | None = None,
+    progress: bool | None = None,
+    self_ensemble: bool = False,
+) -> NoReferenceReport:
+    """Upscale real low-resolution images (no ground truth) with bicubic and each model; NIQE and contact sheets.
+
+    Each image of ``folder`` (searched recursively, read as RGB: alpha is dropped) is upscaled by MATLAB-style
+    bicubic and by each model (float32), each result rounded to 8 bits; NIQE is measured on each result with
+    ``scale`` border pixels removed, as in :func:`evaluate`. NIQE alone misleads here (:data:`NIQE_NOTE`): it
+    rewards amplified noise, so the sheets are the result a person should look at.
+
+    Args:
+        models: as in :func:`evaluate`; all must upscale by ``scale``.
+        folder: the folder of LR images.
+        scale: the upscaling factor (and NIQE border).
+        niqe_params: the NIQE pristine model (or its ``.npz`` path); None skips NIQE (the rows' ``niqe`` is None).
+        out_dir: where to write one contact sheet per image, ``out_dir/sheets/<relative path>.png``: the full
+            upscaled images side by side (bicubic, then each model), each labelled below, no gaps, so the sheet is
+            ``(1 + len(models)) * scale * width`` pixels wide. None writes nothing.
+        device, progress, self_ensemble: as in :func:`evaluate`.
+
+    Raises:
+        ConfigError: bad ``scale``, a model of another scale, duplicate model names.
+        DataError: the folder is missing or holds no image.
+        InvalidImageError: an image cannot be read, or an output is too small for NIQE (96x96 after the border).
+        OSError: a sheet cannot be written.
+    """
+    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
+        raise ConfigError(f"scale must be an integer >= 1, got {scale!r}")
+    if niqe_params is not None and not isinstance(niqe_params, NiqeParams):
+        niqe_params = NiqeParams.from_file(niqe_params)
+    root = Path(folder)
+    files = _list_images(root)
+    loaded = [_load_model(m, i, scale=scale, device=device) for i, m in enumerate(models)]
+    if self_ensemble:
+        loaded = [(f"{name} (self-ensemble)", model) for name, model in loaded]
+    methods = [BICUBIC] + [name for name, _ in loaded]
+    if len(set(methods)) != len(methods):
+        raise ConfigError(f"model names must be unique in a report, got {methods}")
+    report = NoReferenceReport(scale=scale, methods=methods, niqe_measured=niqe_params is not None)
+    show = sys.stderr.isatty() if progress is None else progress
+    from tqdm import tqdm
+
+    for path in tqdm(files, unit="img", disable=not show, desc="upscaling"):
+        name = path.relative_to(root).as_posix()
+        with _image.open_image(path) as img:
+            rgb = np.array(img.convert("RGB"), dtype=np.uint8)
+        lr = torch.from_numpy(rgb).permute(2, 0, 1)[None].to(torch.float64) / 255.0
+        outputs = {BICUBIC: quantize(imresize(lr, scale=float(scale)))}
+        for model_name, model in loaded:
+            sr = model.upscale_tensor(lr.to(torch.float32), self_ensemble=self_ensemble)
+            outputs[model_name] = quantize(sr.to(torch.float64))
+        for method, sr in outputs.items():
+            value = None if niqe_params is None else _niqe(sr, niqe_params, scale, name)
+            height, width = sr.shape[-2:]
+            report.rows.append(NoReferenceResult(image=name, model=method, niqe=value, width=width, height=height))
+        if out_dir is not None:
+            sheet = contact_sheet({method: _to_pil(sr) for method, sr in outputs.items()})
+            dest = Path(out_dir) / "sheets" / Path(name).with_suffix(".png")
+            _save_png(sheet, dest)
+            report.sheets[name] = os.fspath(dest)
+    return report
+
+
+_LABEL_HEIGHT = 28
+
+
+def contact_sheet(panels: Mapping[str, Image.Image], *, label_height: int = _LABEL_HEIGHT) -> Image.Image:
+    """Images of one size side by side, no gaps, each with its label centred in a white strip below it.
+
+    Returns:
+        An RGB image ``len(panels) * width`` wide and ``height + label_height`` high.
+
+    Raises:
+        ConfigError: no panel, or panels of different sizes.
+    """
+    if not panels:
+        raise ConfigError("a contact sheet needs at least one image")
+    sizes = {image.size for image in panels.values()}
+    if len(sizes) != 1:
+        raise ConfigError(f"the panels of a contact sheet must have one size, got {sorted(sizes)}")
+    width, height = sizes.pop()
+    sheet = Image.new("RGB", (len(panels) * width, height + label_height), (255, 255, 255))
+    draw = ImageDraw.Draw(sheet)
+    font = ImageFont.load_default(size=16)
+    for i, (label, image) in enumerate(panels.items()):
+        x = i * width
+        sheet.paste(image.convert("RGB"), (x, 0))
+        text_w = draw.textlength(label, font=font)
+        draw.text((x + max(0.0, (width - text_w) / 2), height + 6), label, fill=(20, 20, 20), font=font)
+    return sheet
+
+
+def _save_png(image: Image.Image, dest: Path) -> None:
+    atomic_write(dest, lambda f: image.save(f, format="PNG"))
+
+
+def _to_pil(x: torch.Tensor) -> Image.Image:
+    """(1, 3, H, W) float in [0, 1] on the 8-bit grid -> an RGB PIL image."""
+    array = (x[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    return Image.fromarray(array, "RGB")
 
 
 def _list_images(folder: Path) -> list[Path]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import math
 import os
 import threading
 import warnings
@@ -150,6 +151,7 @@ class SRGAN:
         tile: int | None = ...,
         max_output_pixels: int | None = ...,
         self_ensemble: bool = ...,
+        outscale: float | None = ...,
     ) -> ImageT: ...
 
     @overload
@@ -160,6 +162,7 @@ class SRGAN:
         tile: int | None = ...,
         max_output_pixels: int | None = ...,
         self_ensemble: bool = ...,
+        outscale: float | None = ...,
     ) -> Image.Image: ...
 
     def upscale(
@@ -169,8 +172,9 @@ class SRGAN:
         tile: int | None = None,
         max_output_pixels: int | None = DEFAULT_MAX_OUTPUT_PIXELS,
         self_ensemble: bool = False,
+        outscale: float | None = None,
     ) -> Image.Image | np.ndarray | torch.Tensor:
-        """Upscale ``image`` by :attr:`scale`; returns the same kind of object.
+        """Upscale ``image`` by :attr:`scale` (or by ``outscale``); returns the same kind of object.
 
         Args:
             image: a PIL image (RGB, RGBA, L, LA, P, CMYK, I;16, I, F: see the inference guide), a numpy array
@@ -183,24 +187,35 @@ class SRGAN:
                 results mapped back (8x the time, plus one float32 buffer of the output's size). Gains 0.1 - 0.2 dB
                 PSNR with a pixel-loss model such as ``srresnet-x4``; it also averages away part of a GAN model's
                 texture, so it is meant for PSNR-oriented models.
+            outscale: any output scale (> 0), as Real-ESRGAN offers: the network upscales by :attr:`scale`, then
+                an antialiased bicubic resize (on the float result, before it is converted back) brings the output
+                to ``round(outscale * input size)`` (halves up, at least 1 pixel). None, or :attr:`scale` itself,
+                is the network's output unchanged. Costs one float32 copy of the network's output.
 
         Raises:
+            ConfigError: ``outscale`` is not a number > 0.
             InvalidImageError: unreadable file, unsupported mode/dtype/shape, NaN/inf values.
-            ImageTooLargeError: output larger than ``max_output_pixels``.
+            ImageTooLargeError: the network's output or the final output larger than ``max_output_pixels``.
         """
+        resize = self._outscale(outscale)
         if isinstance(image, (str, os.PathLike)):
             # Check the size from the header, before decoding.
             image = _image.open_image(image, max_pixels=max_output_pixels, scale=self.scale)
         h, w = _image.pixel_count(image)
         batch = image.shape[0] if isinstance(image, torch.Tensor) and image.ndim == 4 else 1
-        out_px = batch * h * w * self.scale**2
+        out_h, out_w = (h * self.scale, w * self.scale) if resize is None else _outscale_size(h, w, resize)
+        out_px = batch * max(h * w * self.scale**2, out_h * out_w)
         if max_output_pixels is not None and out_px > max_output_pixels:
             raise ImageTooLargeError(
-                f"a {w}x{h} input (batch {batch}) would give {w * self.scale}x{h * self.scale} output "
-                f"({out_px} pixels), more than max_output_pixels={max_output_pixels}; pass a larger "
-                "max_output_pixels (or None) if you have the memory"
+                f"a {w}x{h} input (batch {batch}) would give {w * self.scale}x{h * self.scale} network output "
+                f"and {out_w}x{out_h} output ({out_px} pixels), more than max_output_pixels={max_output_pixels}; "
+                "pass a larger max_output_pixels (or None) if you have the memory"
             )
         prep = _image.prepare(image)
+        if resize is not None:
+            rgb = self.upscale_tensor(prep.rgb, tile=tile, self_ensemble=self_ensemble, outscale=resize)
+            alpha = None if prep.alpha is None else _resize(prep.alpha, (out_h, out_w))
+            return _image.restore(rgb, alpha, prep)
         alpha = None
         if prep.alpha is not None:
             alpha = F.interpolate(prep.alpha, scale_factor=self.scale, mode="bicubic", align_corners=False)
@@ -220,15 +235,18 @@ class SRGAN:
         workers: int = 2,
         prefetch: int = 4,
         self_ensemble: bool = False,
+        outscale: float | None = None,
     ) -> Iterator[Image.Image | np.ndarray | torch.Tensor]:
         """Upscale many images lazily, in order: ``for big in model.upscale_batch(paths): ...``.
 
         Files are opened and decoded by ``workers`` threads up to ``prefetch`` images ahead while the model runs
         (Pillow releases the GIL while decoding). Each result is what :meth:`upscale` returns for that input; an
         input that fails raises its error when its turn comes (the images before it have been yielded).
+        ``outscale`` as in :meth:`upscale`.
         """
         if workers < 1 or prefetch < 1:
             raise ConfigError(f"workers and prefetch must be >= 1, got {workers} and {prefetch}")
+        self._outscale(outscale)  # a bad outscale fails here, before any image is read
 
         def load(item: Any) -> Any:
             if isinstance(item, (str, os.PathLike)):
@@ -238,7 +256,11 @@ class SRGAN:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             for loaded in _prefetch(load, images, pool=pool, ahead=prefetch):
                 yield self.upscale(
-                    loaded.result(), tile=tile, max_output_pixels=max_output_pixels, self_ensemble=self_ensemble
+                    loaded.result(),
+                    tile=tile,
+                    max_output_pixels=max_output_pixels,
+                    self_ensemble=self_ensemble,
+                    outscale=outscale,
                 )
 
     def _upscale_uint8(
@@ -257,12 +279,21 @@ class SRGAN:
             out[:, :, 3] = alpha[0, 0].mul(255.0).round_()
         return out
 
-    def upscale_tensor(self, x: torch.Tensor, *, tile: int | None = None, self_ensemble: bool = False) -> torch.Tensor:
+    def upscale_tensor(
+        self,
+        x: torch.Tensor,
+        *,
+        tile: int | None = None,
+        self_ensemble: bool = False,
+        outscale: float | None = None,
+    ) -> torch.Tensor:
         """Upscale an RGB batch: (N, 3, H, W) float in [0, 1] -> (N, 3, sH, sW) float32 on CPU, clamped to [0, 1].
 
-        The input may live on any device; it is moved tile by tile to :attr:`device`. ``tile`` and
-        ``self_ensemble`` as in :meth:`upscale`.
+        The input may live on any device; it is moved tile by tile to :attr:`device`. ``tile``,
+        ``self_ensemble`` and ``outscale`` as in :meth:`upscale` (with ``outscale`` the output is
+        (N, 3, round(outscale * H), round(outscale * W))).
         """
+        resize = self._outscale(outscale)
         if x.ndim != 4 or x.shape[1] != 3 or not x.is_floating_point():
             raise InvalidImageError(
                 f"expected a (N, 3, H, W) float tensor in [0, 1], got shape {tuple(x.shape)} and dtype {x.dtype}; "
@@ -278,7 +309,21 @@ class SRGAN:
             out[:, :, t.y0 * s : t.y1 * s, t.x0 * s : t.x1 * s] = core
 
         self._run(x, tile, write, self_ensemble=self_ensemble)
-        return out
+        return out if resize is None else _resize(out, _outscale_size(h, w, resize))
+
+    def _outscale(self, outscale: float | None) -> float | None:
+        """The factor of the resize after the network, or None when there is none (``outscale`` None or
+        :attr:`scale`); ConfigError unless a finite number > 0."""
+        if outscale is None:
+            return None
+        if isinstance(outscale, bool) or not isinstance(outscale, (int, float)) or not math.isfinite(outscale):
+            raise ConfigError(
+                f"outscale must be a number > 0 (output size / input size), got {outscale!r}; None keeps the "
+                f"network's x{self.scale}"
+            )
+        if outscale <= 0:
+            raise ConfigError(f"outscale must be > 0 (output size / input size), got {outscale}")
+        return None if outscale == self.scale else float(outscale)
 
     def _run(
         self,
@@ -386,6 +431,18 @@ class SRGAN:
                     model = model.to(memory_format=torch.channels_last)
                 self._models[key] = model
         return model
+
+
+def _outscale_size(h: int, w: int, outscale: float) -> tuple[int, int]:
+    """(height, width) of an ``outscale`` output of an h x w input: rounded, halves up, at least 1."""
+    return max(1, math.floor(h * outscale + 0.5)), max(1, math.floor(w * outscale + 0.5))
+
+
+def _resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """The resize of ``outscale``: antialiased bicubic of (N, C, H, W) float to ``size``, clamped to [0, 1]."""
+    if tuple(x.shape[-2:]) == size:
+        return x
+    return F.interpolate(x, size=size, mode="bicubic", antialias=True, align_corners=False).clamp_(0, 1)
 
 
 def _activation_bytes_per_input_pixel(generator: SRModel, dtype: torch.dtype) -> float:

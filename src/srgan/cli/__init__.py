@@ -1,4 +1,5 @@
-"""The command lines: ``srgan`` (``upscale``, ``compare``, ``export``, ``models``, ``--version``) and ``srgan-eval``.
+"""The command lines: ``srgan`` (``upscale``, ``compare``, ``degrade``, ``export``, ``models``, ``--version``) and
+``srgan-eval``.
 
 Each subcommand lives in its own module with an ``add_parser(subparsers)`` and a ``run(args) -> int``;
 ``srgan-eval`` is :mod:`srgan.cli.eval`. The top layer: nothing else in srgan imports from here.
@@ -11,7 +12,7 @@ import logging
 from collections.abc import Sequence
 
 from .._version import __version__
-from . import compare, export, models, upscale
+from . import compare, degrade, export, models, upscale
 
 __all__ = ["main", "build_parser"]
 
@@ -22,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"srgan {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", required=True)
-    for command in (upscale, export, compare, models):
+    for command in (upscale, export, compare, degrade, models):
         command.add_parser(sub)
     return parser
 

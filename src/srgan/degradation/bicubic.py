@@ -1,4 +1,4 @@
-"""HR -> LR degradations: MATLAB-style bicubic resizing, Gaussian blur + downsampling, seeded pipelines.
+"""HR -> LR: MATLAB-style bicubic resizing, Gaussian blur + downsampling, the Degradation protocol, seeded pipelines.
 
 All functions take batched float tensors (N, C, H, W) (or (C, H, W)) in [0, 1] on any device and dtype.
 """
@@ -13,7 +13,7 @@ from typing import Protocol
 import torch
 import torch.nn.functional as F
 
-from .errors import ConfigError, InvalidImageError
+from ..errors import ConfigError, InvalidImageError
 
 __all__ = [
     "imresize",
