@@ -55,3 +55,26 @@ def test_errors() -> None:
         pool(lr[..., :1], hr)
     with pytest.raises(InvalidImageError, match="as many HR as LR"):
         pool(lr, hr[:1])
+
+
+def test_undo_last_restores_the_pool_and_its_generator() -> None:
+    from srgan.degradation import TrainingPairPool
+
+    pool = TrainingPairPool(4, seed=3)
+    batches = [(torch.full((2, 3, 2, 2), float(i)), torch.full((2, 3, 8, 8), float(i))) for i in range(4)]
+    pool(*batches[0])
+    pool(*batches[1])  # full now
+    before = (pool._lr.clone(), pool._hr.clone(), pool.generator.get_state())  # type: ignore[union-attr]
+    first = pool(*batches[2])
+    pool.undo_last()
+    assert torch.equal(pool._lr, before[0]) and torch.equal(pool._hr, before[1])  # type: ignore[arg-type]
+    assert torch.equal(pool.generator.get_state(), before[2])
+    again = pool(*batches[2])  # the same draw as before the undo
+    assert torch.equal(again[0], first[0]) and torch.equal(again[1], first[1])
+    pool.undo_last()
+    pool.undo_last()  # a second undo does nothing
+    assert torch.equal(pool._lr, before[0])  # type: ignore[arg-type]
+    fill = TrainingPairPool(4)
+    fill(*batches[0])
+    fill.undo_last()
+    assert len(fill) == 0

@@ -378,3 +378,102 @@ def test_keep_exports_keeps_each_exported_generator(images: Path, tmp_path: Path
     assert load_checkpoint(tmp_path / "exports" / "gan_0000003.pt").meta["steps"]["gan"] == 3
     with pytest.raises(ValueError):
         KeepExports(tmp_path, keep=0)
+
+
+# ------------------------------------------------------------------ real-world degradations in the step
+
+
+def test_real_degradation_configs_are_checked() -> None:
+    with pytest.raises(ConfigError, match="degradation"):
+        tiny(degradation="real", degrade_whole_images=True)
+    with pytest.raises(ConfigError, match="sharpen_hr"):
+        tiny(sharpen_hr=True)  # bicubic
+    with pytest.raises(ConfigError, match="pair_pool"):
+        tiny(degradation="real", pair_pool=-2)
+    assert tiny(degradation="real-mild", sharpen_hr=True, pair_pool=4).pair_pool == 4
+
+
+@pytest.mark.parametrize("kind", ["real", "real-mild"])
+def test_real_degradation_runs_in_the_step_and_is_seeded_by_step(
+    images: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    torch.set_num_threads(1)
+    seen: list[tuple[int, torch.Tensor, torch.Tensor]] = []
+    original = Trainer._train_step
+
+    def step(self: Trainer, lr: torch.Tensor, hr: torch.Tensor, target: torch.Tensor | None = None) -> Any:
+        seen.append((self.step, lr.clone(), hr.clone()))
+        return original(self, lr, hr, target)
+
+    monkeypatch.setattr(Trainer, "_train_step", step)
+    cfg = tiny(degradation=kind, crop_size=32, pretrain_steps=3)
+    tr = make(cfg, images, tmp_path / "a")
+    assert len(next(iter(tr._batches("pretrain")))) == 1  # the loader yields HR only
+    tr.fit()
+    assert [s for s, _, _ in seen] == [0, 1, 2]
+    for _, lr, hr in seen:
+        assert lr.shape == (2, 3, 8, 8) and hr.shape == (2, 3, 32, 32)
+        assert torch.equal(lr, (lr * 255).round() / 255)  # 8-bit grid
+        # Not the clean bicubic LR of the crop: the real-world chain degraded it.
+        clean = imresize(hr.double(), scale=0.25).float()
+        assert (lr - clean).abs().mean() > 1e-3
+    first = [lr for _, lr, _ in seen]
+    seen.clear()
+    make(cfg, images, tmp_path / "b").fit()
+    assert all(torch.equal(a, b) for a, (_, b, _) in zip(first, seen, strict=True))  # same seed, same pairs
+
+
+def test_sharpen_hr_trains_towards_sharpened_targets(
+    images: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from srgan.degradation import unsharp_mask
+
+    targets: list[torch.Tensor] = []
+    original = Trainer._train_step
+
+    def step(self: Trainer, lr: torch.Tensor, hr: torch.Tensor, target: torch.Tensor | None = None) -> Any:
+        targets.append(hr.clone())
+        return original(self, lr, hr, target)
+
+    monkeypatch.setattr(Trainer, "_train_step", step)
+    tr = make(tiny(degradation="real", sharpen_hr=True, crop_size=32, pretrain_steps=1), images, tmp_path)
+    (raw,) = next(iter(tr._batches("pretrain")))
+    tr.fit()
+    assert torch.allclose(targets[0], unsharp_mask(raw), atol=1e-6)
+    assert not torch.allclose(targets[0], raw)
+    assert load_checkpoint(tmp_path / "generator.pt").meta["sharpen_hr"] is True
+
+
+def test_pair_pool_mixes_batches_and_resumes_exactly(
+    images: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = tiny(degradation="real-mild", crop_size=32, pretrain_steps=6, pair_pool=4, ckpt_every=1)
+    full = make(cfg, images, tmp_path / "full")
+    full.fit()
+    assert full._pool is not None and full._pool.full
+    part = make(cfg, images, tmp_path / "part")
+    original = Trainer._train_step
+
+    def stop_at_4(self: Trainer, *batch: torch.Tensor) -> Any:
+        if self.step == 4:
+            raise KeyboardInterrupt
+        return original(self, *batch)
+
+    monkeypatch.setattr(Trainer, "_train_step", stop_at_4)
+    with pytest.raises(KeyboardInterrupt):
+        part.fit()
+    monkeypatch.setattr(Trainer, "_train_step", original)
+    resumed = make(cfg, images, tmp_path / "part", resume=True)
+    assert resumed._pool is not None and resumed._pool.full
+    resumed.fit()
+    for k, v in full.generator.state_dict().items():
+        assert torch.equal(v, resumed.generator.state_dict()[k]), k
+
+
+def test_real_degradation_validates_on_the_real_fixed_protocol(images: Path, tmp_path: Path) -> None:
+    from srgan.evaluation import protocol_lr
+
+    tr = Trainer(tiny(degradation="real", crop_size=32), train_dirs=[images], val_dirs=[images], output_dir=tmp_path)
+    _name, lr, hr = tr.val_images[0]
+    expected = protocol_lr(hr.double(), scale=4, degradation="real-fixed", index=0).float()
+    assert torch.equal(lr, expected)

@@ -6,6 +6,8 @@ every image of a batch; swapping each new batch with random pairs of earlier one
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from ..errors import ConfigError, InvalidImageError
@@ -36,6 +38,7 @@ class TrainingPairPool:
         self._lr: torch.Tensor | None = None
         self._hr: torch.Tensor | None = None
         self._filled = 0
+        self._undo: tuple[str, Any] | None = None
 
     def __len__(self) -> int:
         """The number of pairs stored so far."""
@@ -78,9 +81,28 @@ class TrainingPairPool:
             self._lr[self._filled : self._filled + n] = lr.detach()
             self._hr[self._filled : self._filled + n] = hr.detach()
             self._filled += n
+            self._undo = ("fill", n)
             return lr, hr
+        state = self.generator.get_state()
         idx = torch.randperm(self.size, generator=self.generator)[:n].to(self._lr.device)
         out_lr, out_hr = self._lr[idx], self._hr[idx]  # advanced indexing copies
         self._lr[idx] = lr.detach().to(self._lr.dtype)
         self._hr[idx] = hr.detach().to(self._hr.dtype)
+        self._undo = ("swap", (state, idx, out_lr, out_hr))
         return out_lr, out_hr
+
+    def undo_last(self) -> None:
+        """Put the pool back as it was before the last call (e.g. the training step that used its output was
+        interrupted, so a resumed run must see the pool as the last completed step left it). Only the last call
+        can be undone; a second undo does nothing."""
+        undo, self._undo = self._undo, None
+        if undo is None or self._lr is None or self._hr is None:
+            return
+        kind, data = undo
+        if kind == "fill":
+            self._filled -= int(data)
+            return
+        state, idx, out_lr, out_hr = data
+        self._lr[idx] = out_lr
+        self._hr[idx] = out_hr
+        self.generator.set_state(state)

@@ -15,6 +15,9 @@ from ..errors import ConfigError
 __all__ = ["TrainConfig", "parse_loss_spec", "CONTENT_LOSSES"]
 
 CONTENT_LOSSES = ("mse", "l1", "charbonnier", "vgg54", "vgg22")
+REAL_DEGRADATIONS = ("real", "real-mild")
+"""The real-world (Real-ESRGAN second-order) degradations, made on the training device in the step."""
+DEGRADATIONS = ("bicubic", "blur", *REAL_DEGRADATIONS)
 
 
 def _is_int(value: Any) -> bool:
@@ -82,8 +85,11 @@ class TrainConfig:
             disables it (default).
         vgg_weights: ``"imagenet"`` (torchvision's VGG19_Weights.IMAGENET1K_V1, downloaded by torchvision) or
             ``"none"`` (random features; for tests only).
-        degradation: ``"bicubic"`` (MATLAB-style, the benchmark protocol) or ``"blur"`` (Gaussian blur then
-            decimation, the seed's pipeline).
+        degradation: ``"bicubic"`` (MATLAB-style, the benchmark protocol), ``"blur"`` (Gaussian blur then
+            decimation, the seed's pipeline), or Real-ESRGAN's second-order real-world model: ``"real"`` (the
+            published ranges) or ``"real-mild"`` (:meth:`srgan.degradation.RealDegradationConfig.mild`). The
+            real-world ones run batched on the training device inside the training step, seeded by (seed, step),
+            and validation then uses the ``real-fixed`` evaluation protocol (``srgan-eval --degradation``).
         blur_sigma: Gaussian sigma for ``degradation="blur"``.
         val_every: validate (PSNR/SSIM on Y) every this many steps; 0 disables.
         ckpt_every: write the resumable checkpoint every this many steps.
@@ -122,6 +128,10 @@ class TrainConfig:
         val_at_start: validate (and export) before the first step of a phase.
         export_rule: which pretrain generator ``generator.pt`` holds: ``"best"`` (best validation PSNR) or
             ``"last"`` (the final weights, so no checkpoint is picked on the validation set).
+        sharpen_hr: sharpen the HR crops with Real-ESRGAN's unsharp mask before degrading them, and train towards
+            the sharpened targets (as Real-ESRGAN trains); real-world degradations only.
+        pair_pool: size of Real-ESRGAN's training-pair pool that mixes degradations across batches (a multiple of
+            the per-process batch; 0: off); real-world degradations only. The pool is saved in ``checkpoint.pt``.
     """
 
     scale: int = 4
@@ -171,6 +181,8 @@ class TrainConfig:
     time_budget: float | None = None
     val_at_start: bool = False
     export_rule: str = "best"
+    sharpen_hr: bool = False
+    pair_pool: int = 0
 
     def __post_init__(self) -> None:
         try:
@@ -211,6 +223,7 @@ class TrainConfig:
             "num_samples",
             "val_max_images",
             "seed",
+            "pair_pool",
         ):
             if not _is_int(getattr(self, name)):
                 raise bad(name, "an integer")
@@ -278,6 +291,7 @@ class TrainConfig:
             "degrade_whole_images",
             "freeze_bn",
             "val_at_start",
+            "sharpen_hr",
         ):
             if not isinstance(getattr(self, name), bool):
                 raise bad(name, "true or false")
@@ -303,8 +317,18 @@ class TrainConfig:
             raise bad("fm_weight", "a number >= 0")
         if self.vgg_weights not in ("imagenet", "none"):
             raise bad("vgg_weights", "'imagenet' or 'none'")
-        if self.degradation not in ("bicubic", "blur"):
-            raise bad("degradation", "'bicubic' or 'blur'")
+        if self.degradation not in DEGRADATIONS:
+            raise bad("degradation", f"one of {DEGRADATIONS}")
+        real = self.degradation in REAL_DEGRADATIONS
+        if real and (self.degrade_whole_images or self.teacher is not None):
+            raise bad("degradation", "'bicubic' or 'blur' with degrade_whole_images or a teacher (whole-image LR)")
+        if not real and (self.sharpen_hr or self.pair_pool):
+            raise ConfigError(
+                f"TrainConfig.sharpen_hr / pair_pool need a real-world degradation {REAL_DEGRADATIONS}, "
+                f"got degradation = {self.degradation!r}"
+            )
+        if self.pair_pool < 0:
+            raise bad("pair_pool", "0 (off) or a positive multiple of the batch size")
         if not self.blur_sigma > 0:
             raise bad("blur_sigma", "a positive number")
         if self.ema_decay is not None and not (_is_real(self.ema_decay) and 0 < self.ema_decay < 1):

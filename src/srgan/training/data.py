@@ -18,7 +18,14 @@ from torch.utils.data import Dataset, Sampler
 
 from .._dihedral import dihedral
 from .._image import IMAGE_EXTENSIONS
-from ..degradation import BicubicDegradation, BlurDownsampleDegradation, Degradation, modcrop, quantize
+from ..degradation import (
+    BicubicDegradation,
+    BlurDownsampleDegradation,
+    Degradation,
+    RealDegradation,
+    modcrop,
+    quantize,
+)
 from ..errors import DataError
 
 __all__ = ["IMAGE_EXTENSIONS", "find_images", "read_rgb", "SRCropDataset", "StepSampler", "make_degradation"]
@@ -46,9 +53,12 @@ def read_rgb(path: Path) -> torch.Tensor:
 
 
 def make_degradation(kind: str, *, scale: int, blur_sigma: float = 1.5) -> Degradation:
-    """The degradation named in a :class:`~srgan.training.TrainConfig`."""
+    """The degradation named in a :class:`~srgan.training.TrainConfig`: ``"bicubic"``, ``"blur"``, ``"real"`` or
+    ``"real-mild"`` (the last two: :class:`~srgan.degradation.RealDegradation` with the ``real`` / ``mild`` preset)."""
     if kind == "bicubic":
         return BicubicDegradation(factor=scale)
+    if kind in ("real", "real-mild"):
+        return RealDegradation("real" if kind == "real" else "mild", scale=scale)
     return BlurDownsampleDegradation(factor=scale, sigma=blur_sigma)
 
 
@@ -69,7 +79,8 @@ class SRCropDataset(Dataset[tuple[torch.Tensor, ...]]):
     nothing usable remains a :class:`DataError` is raised.
 
     Returns per item: ``(lr, hr)``, (3, crop/scale, crop/scale) and (3, crop, crop) float32 in [0, 1]; with
-    targets ``(lr, hr, target)``, the target shaped like ``hr``.
+    targets ``(lr, hr, target)``, the target shaped like ``hr``; with ``hr_only`` just ``(hr,)`` (the Trainer
+    then degrades whole batches on its device).
     """
 
     def __init__(
@@ -83,12 +94,14 @@ class SRCropDataset(Dataset[tuple[torch.Tensor, ...]]):
         seed: int = 0,
         degrade_whole_images: bool = False,
         min_size: int | None = None,
+        hr_only: bool = False,
     ) -> None:
         if degrade_whole_images and not cache_images:
             raise ValueError("degrade_whole_images needs cache_images=True (the LR images are kept in memory)")
         self.crop_size = crop_size
         self.scale = scale
         self.degrade_whole_images = degrade_whole_images
+        self.hr_only = hr_only
         min_size = crop_size if min_size is None else max(crop_size, min_size)
         self.degradation = degradation if degradation is not None else BicubicDegradation(factor=scale)
         self.seed = seed
@@ -187,6 +200,8 @@ class SRCropDataset(Dataset[tuple[torch.Tensor, ...]]):
         hr = img[:, y : y + c, x : x + c].float().div_(255)
         flips = torch.randint(0, 2, (3,), generator=g).tolist()
         hr = _flip(hr, flips).contiguous()
+        if self.hr_only:  # the LR is made later, batched on the training device
+            return (hr,)
         lr = self.degradation(hr.unsqueeze(0), generator=g)[0]
         return lr, hr
 

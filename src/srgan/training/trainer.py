@@ -26,16 +26,16 @@ from tqdm import tqdm
 from .._dihedral import self_ensemble
 from .._files import atomic_write_text
 from .._resolve import CHECKPOINT_NAME, resolve_checkpoint
-from ..degradation import modcrop, quantize
+from ..degradation import TrainingPairPool, modcrop, quantize, unsharp_mask
 from ..errors import CheckpointError, ConfigError, DataError, TrainingDivergedError
-from ..evaluation import score
+from ..evaluation import protocol_lr, score
 from ..losses import AdversarialLoss, PerceptualLoss, feature_matching_loss, pixel_loss
 from ..metrics import rgb_to_y
 from ..models import Discriminator, Generator
 from ..runtime import cpu_has_native_bf16
 from ..weights import atomic_torch_save, load_checkpoint, remove_leftover_temp_files, save_checkpoint
 from .callbacks import TrainerCallback
-from .config import TrainConfig, parse_loss_spec
+from .config import REAL_DEGRADATIONS, TrainConfig, parse_loss_spec
 from .data import SRCropDataset, StepSampler, find_images, make_degradation, read_rgb
 from .distributed import DistributedContext, convert_sync_batchnorm, setup
 
@@ -210,7 +210,12 @@ class Trainer:
             seed=config.seed,
             degrade_whole_images=config.degrade_whole_images,
             min_size=config.crop_size_late,
+            hr_only=config.degradation in REAL_DEGRADATIONS,
         )
+        # Real-world degradations run batched on the training device, in the step (see _prepare).
+        self._real = self.dataset.degradation if config.degradation in REAL_DEGRADATIONS else None
+        self._pool = TrainingPairPool(config.pair_pool, seed=config.seed) if config.pair_pool else None
+        self._step_open = False
         if config.teacher is not None:
             self.dataset.set_targets(self._teacher_targets(config.teacher))
         self.val_images = self._load_val() if main else []
@@ -331,7 +336,7 @@ class Trainer:
     def _load_val(self) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
         if not self.val_dirs:
             return []
-        out = []
+        out: list[tuple[str, torch.Tensor, torch.Tensor]] = []
         files = find_images(self.val_dirs)[: self.config.val_max_images]
         s = self.config.scale
         for f in files:
@@ -342,8 +347,11 @@ class Trainer:
                 continue
             if min(hr.shape[-2:]) < 4 * s:
                 continue
-            degrade = make_degradation(self.config.degradation, scale=s, blur_sigma=self.config.blur_sigma)
-            lr = quantize(degrade(hr.unsqueeze(0).double()).float())
+            if self.config.degradation in REAL_DEGRADATIONS:  # the evaluation protocol's fixed real-world chain
+                lr = protocol_lr(hr.unsqueeze(0).double(), scale=s, degradation="real-fixed", index=len(out)).float()
+            else:
+                degrade = make_degradation(self.config.degradation, scale=s, blur_sigma=self.config.blur_sigma)
+                lr = quantize(degrade(hr.unsqueeze(0).double()).float())
             out.append((f.stem, lr, hr.unsqueeze(0)))
         if not out:
             raise DataError(f"no usable validation image in {[str(d) for d in self.val_dirs]}")
@@ -410,6 +418,7 @@ class Trainer:
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "scaler": self.scaler.state_dict(),
+            "pool": self._pool_state(),
             "rng": {
                 "torch": torch.get_rng_state(),
                 "python": random.getstate(),
@@ -454,6 +463,12 @@ class Trainer:
         self.phase, self.step = state["phase"], int(state["step"])
         self.steps_done = dict(state["steps_done"])
         self.fitted_steps = {str(k): int(v) for k, v in dict(state.get("fitted_steps") or {}).items()}
+        pool = state.get("pool")
+        if self._pool is not None and pool is not None and pool["lr"] is not None:
+            self._pool._lr = pool["lr"].to(self.device)
+            self._pool._hr = pool["hr"].to(self.device)
+            self._pool._filled = int(pool["filled"])
+            self._pool.generator.set_state(pool["generator"])
         self.best_psnr = state["best_psnr"]
         torch.set_rng_state(state["rng"]["torch"])
         random.setstate(state["rng"]["python"])
@@ -465,6 +480,33 @@ class Trainer:
         if c.fm_weight:
             text += f" + {c.fm_weight} * discriminator feature matching"
         return text
+
+    def _pool_state(self) -> dict[str, Any] | None:
+        if self._pool is None:
+            return None
+        p = self._pool
+        return {
+            "lr": None if p._lr is None else p._lr.cpu(),
+            "hr": None if p._hr is None else p._hr.cpu(),
+            "filled": p._filled,
+            "generator": p.generator.get_state(),
+        }
+
+    def _prepare(self, tensors: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        """The step's (lr, hr[, target]) from a loader batch: with a real-world degradation the batch is HR only,
+        degraded here on the training device, seeded by (seed, step, rank) so that a resumed run sees the same
+        pairs; then optionally mixed through the pair pool."""
+        if self._real is None:
+            return tensors
+        hr = tensors[0]
+        if self.config.sharpen_hr:
+            hr = unsharp_mask(hr)
+        offset = 0 if self.phase == "pretrain" else self.config.pretrain_steps
+        seed = (self.config.seed * 1_000_003 + (offset + self.step) * 8191 + self.dist.rank) % (1 << 63)
+        lr = self._real(hr, generator=torch.Generator().manual_seed(seed))
+        if self._pool is not None:
+            lr, hr = self._pool(lr, hr)
+        return lr, hr
 
     def export_generator(self) -> Path:
         """Write ``generator.pt`` (the EMA weights when enabled) for ``SRGAN.from_pretrained(output_dir)``."""
@@ -482,6 +524,10 @@ class Trainer:
             meta["teacher"] = {"model": self.config.teacher, "weight": self.config.teacher_weight}
         if self.config.y_weight:
             meta["y_weight"] = self.config.y_weight
+        if self.config.sharpen_hr:
+            meta["sharpen_hr"] = True
+        if self.config.pair_pool:
+            meta["pair_pool"] = self.config.pair_pool
         path = save_checkpoint(self.output_dir / CHECKPOINT_NAME, model, meta=meta)
         for cb in self.callbacks:
             cb.on_export(self, path)
@@ -762,7 +808,10 @@ class Trainer:
         )
         try:
             for tensors in self._batches(self.phase):
-                logs = self._train_step(*tensors)
+                prepared = self._prepare(tensors)
+                self._step_open = True  # until the step completes, the pool holds its swap (undone on Ctrl-C)
+                logs = self._train_step(*prepared)
+                self._step_open = False
                 self.step += 1
                 self.steps_done[self.phase] = self.step
                 self._update_ema()
@@ -798,6 +847,9 @@ class Trainer:
                     if (c.ckpt_every and self.step % c.ckpt_every == 0) or last:
                         self.save_state()
         except KeyboardInterrupt:
+            if self._step_open and self._pool is not None:
+                self._pool.undo_last()  # the checkpoint holds the state after the last completed step
+            self._step_open = False
             if main:
                 logger.warning(
                     "interrupted at %s step %d: saving %s", self.phase, self.step, self.output_dir / STATE_NAME
