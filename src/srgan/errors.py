@@ -15,9 +15,11 @@ __all__ = [
     "IncompatibleCheckpointError",
     "UnknownModelError",
     "DownloadError",
+    "DownloadTooLargeError",
     "OfflineModeError",
     "CacheDirError",
     "ConfigError",
+    "RunExistsError",
     "TrainingDivergedError",
     "DataError",
 ]
@@ -58,6 +60,10 @@ class DownloadError(SRGANError, ConnectionError):
     """Downloading weights failed (HTTP error, connection reset, short body, timeout, refused redirect)."""
 
 
+class DownloadTooLargeError(DownloadError):
+    """A download is larger than the allowed size (``SRGAN_MAX_DOWNLOAD_BYTES``, or the ``max_bytes`` argument)."""
+
+
 class OfflineModeError(DownloadError):
     """A download was needed while ``SRGAN_OFFLINE=1`` forbids network access."""
 
@@ -68,6 +74,10 @@ class CacheDirError(SRGANError, OSError):
 
 class ConfigError(SRGANError, ValueError):
     """An invalid configuration value (training config, CLI option, tile size...)."""
+
+
+class RunExistsError(ConfigError):
+    """A training output folder already holds a run, and neither resuming nor overwriting it was asked for."""
 
 
 class TrainingDivergedError(SRGANError, FloatingPointError):

@@ -185,3 +185,23 @@ def test_old_module_path_still_works_with_a_deprecation_warning() -> None:
     assert old_main is main
     with pytest.raises(AttributeError):
         _ = old.no_such_name
+
+
+def test_an_existing_run_is_refused_without_resume_or_overwrite(
+    tiny_image_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    common = ["--train-dir", str(tiny_image_dir), "--output-dir", str(out), "--phase", "pretrain", *TINY]
+    assert main([*common, "--steps", "2", "--set", "log_every=1"]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    capsys.readouterr()
+    # The same command with other settings and neither flag: exit 2, a named error, nothing touched.
+    assert main([*common, "--steps", "4", "--lr", "1e-2"]) == 2
+    err = capsys.readouterr().err
+    assert "already holds a training run" in err and "--resume" in err and "--overwrite" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    # --overwrite starts over: one run's metrics only.
+    assert main([*common, "--steps", "3", "--set", "log_every=1", "--overwrite"]) == 0
+    steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3]
+    assert TrainConfig.from_json(out / "config.json").pretrain_steps == 3

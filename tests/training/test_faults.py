@@ -21,7 +21,7 @@ from PIL import Image
 
 import srgan.training.trainer as trainer_module
 from conftest import make_photo
-from srgan.errors import DataError
+from srgan.errors import CheckpointError, ConfigError, DataError
 from srgan.training.trainer import STATE_NAME
 from srgan.weights import load_checkpoint
 
@@ -218,3 +218,106 @@ def test_unusable_training_images_are_skipped_or_refused_by_the_trainer(
     for folder, found in ((bad, "3 files found"), (empty, "0 files found")):
         with pytest.raises(DataError, match=f"no usable training image.*{found}.*at least 16x16"):
             make_trainer(CONFIG, folder, tmp_path / "out2")
+
+
+class _Payload:
+    """Unpickling this object would create a marker file (a stand-in for any code in a hostile pickle)."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return (open, (self.marker, "w"))
+
+
+def test_resume_never_runs_code_from_a_checkpoint(tiny_image_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    marker = tmp_path / "pwned"
+    torch.save({"format": "srgan.trainer", "x": _Payload(str(marker))}, out / STATE_NAME)
+    with pytest.raises(CheckpointError, match="runs no code"):
+        make_trainer(tiny_config(), tiny_image_dir, out, resume=True)
+    assert not marker.exists()
+
+
+def test_resume_from_an_incomplete_checkpoint_is_a_named_error(tiny_image_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    torch.save({"format": "srgan.trainer"}, out / STATE_NAME)
+    with pytest.raises(CheckpointError, match="incomplete"):
+        make_trainer(tiny_config(), tiny_image_dir, out, resume=True)
+
+
+def test_a_zero_step_run_exports_a_loadable_generator(tiny_image_dir: Path, tmp_path: Path) -> None:
+    from srgan import SRGAN
+
+    tr = make_trainer(tiny_config(pretrain_steps=0), tiny_image_dir, tmp_path / "z")
+    tr.fit()
+    model = SRGAN.from_pretrained(tmp_path / "z", device="cpu", dtype="fp32")
+    ref = {k: v.float() for k, v in tr.generator.state_dict().items()}
+    assert all(torch.equal(model.generator.state_dict()[k].float(), ref[k]) for k in ref if "num_batches" not in k)
+
+
+def _sigint_during_forward(trainer: Any, at_step: int, times: int = 1) -> None:
+    """Send this process SIGINT from inside the generator's forward pass of step ``at_step`` (0-based)."""
+
+    def hook(module: torch.nn.Module, args: Any, output: Any) -> None:
+        if module.training and trainer.step == at_step:
+            for _ in range(times):
+                os.kill(os.getpid(), signal.SIGINT)
+
+    trainer.generator.head.register_forward_hook(hook)
+
+
+def test_ctrl_c_mid_step_saves_the_state_after_that_step(tiny_image_dir: Path, tmp_path: Path) -> None:
+    cfg = tiny_config(pretrain_steps=5, ckpt_every=1000)
+    full = make_trainer(cfg, tiny_image_dir, tmp_path / "full")
+    full.fit()
+    part = make_trainer(cfg, tiny_image_dir, tmp_path / "part")
+    _sigint_during_forward(part, at_step=2)
+    with pytest.raises(KeyboardInterrupt):
+        part.fit()
+    state = torch.load(tmp_path / "part" / STATE_NAME, weights_only=True)
+    assert state["step"] == 3  # step 2 (the third) completed before stopping
+    resumed = make_trainer(cfg, tiny_image_dir, tmp_path / "part", resume=True)
+    resumed.fit()
+    # Every tensor of the state, batch-norm statistics and num_batches_tracked included, as without the interrupt.
+    assert_states_equal(snapshot(full.generator), snapshot(resumed.generator))
+    assert_states_equal(snapshot(full.discriminator), snapshot(resumed.discriminator))
+
+
+def test_a_second_ctrl_c_stops_at_once_and_keeps_the_last_checkpoint(tiny_image_dir: Path, tmp_path: Path) -> None:
+    cfg = tiny_config(pretrain_steps=5, ckpt_every=1)
+    tr = make_trainer(cfg, tiny_image_dir, tmp_path / "run")
+    _sigint_during_forward(tr, at_step=2, times=2)
+    with pytest.raises(KeyboardInterrupt):
+        tr.fit()
+    state = torch.load(tmp_path / "run" / STATE_NAME, weights_only=True)
+    assert state["step"] == 2  # the periodic checkpoint after step 2 of 5; the interrupted step is not in it
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is put back
+
+
+def test_missing_vgg_weights_stop_the_run_before_its_first_step(
+    tiny_image_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import urllib.error
+
+    import srgan.losses as losses
+
+    real_vgg19 = losses.vgg19
+
+    def offline_vgg19(*, weights: Any = None, progress: bool = False) -> Any:
+        if weights is not None:
+            raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+        return real_vgg19(weights=None, progress=progress)
+
+    monkeypatch.setattr(losses, "vgg19", offline_vgg19)
+    steps: list[int] = []
+    monkeypatch.setattr(trainer_module.Trainer, "_train_step", lambda self, *a: steps.append(self.step))
+    cfg = tiny_config(phase="both", content_loss="vgg54", vgg_weights="imagenet")
+    with pytest.raises(ConfigError, match="VGG19 ImageNet weights") as info:
+        make_trainer(cfg, tiny_image_dir, tmp_path / "run")
+    assert "vgg19-dcbb9e9d.pth" in str(info.value) and "--content-loss l1" in str(info.value)
+    assert steps == []
+    # Without VGG terms nothing is downloaded and the run starts.
+    make_trainer(tiny_config(phase="both", content_loss="l1", fm_weight=0.5), tiny_image_dir, tmp_path / "ok")

@@ -230,7 +230,7 @@ def test_a_corrupt_teacher_cache_is_recomputed(images: Path, tmp_path: Path, tea
     first = make(cfg, images, tmp_path / "a")
     (cache,) = (tmp_path / "a").glob("teacher-*.pt")
     cache.write_bytes(b"not a torch file")
-    again = make(cfg, images, tmp_path / "a")
+    again = make(cfg, images, tmp_path / "b", cache_dir=tmp_path / "a")
     assert all(
         torch.equal(a, b) for a, b in zip(again.dataset._targets or [], first.dataset._targets or [], strict=True)
     )

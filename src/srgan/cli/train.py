@@ -84,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, help="DataLoader worker processes")
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/checkpoint.pt")
     p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start over in an OUTPUT_DIR that holds a run (deletes its checkpoint, generator, config and metrics)",
+    )
+    p.add_argument(
         "--set",
         action="append",
         default=[],
@@ -255,6 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             output_dir=args.output_dir,
             device=args.device,
             resume=args.resume,
+            overwrite=args.overwrite,
             init_generator=args.init,
             progress=False if args.no_progress else None,
         )

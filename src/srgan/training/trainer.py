@@ -10,7 +10,10 @@ import logging
 import math
 import os
 import random
+import shutil
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -27,7 +30,7 @@ from .._dihedral import self_ensemble
 from .._files import atomic_write_text
 from .._resolve import CHECKPOINT_NAME, resolve_checkpoint
 from ..degradation import TrainingPairPool, modcrop, quantize, unsharp_mask
-from ..errors import CheckpointError, ConfigError, DataError, TrainingDivergedError
+from ..errors import CheckpointError, ConfigError, DataError, RunExistsError, TrainingDivergedError
 from ..evaluation import protocol_lr, score
 from ..losses import AdversarialLoss, PerceptualLoss, feature_matching_loss, pixel_loss
 from ..metrics import rgb_to_y
@@ -114,6 +117,9 @@ class Trainer:
         device: ``"auto"`` (CUDA, MPS, CPU) or a torch device; in a distributed run ``"auto"`` and ``"cuda"`` mean
             ``cuda:LOCAL_RANK``.
         resume: continue from ``output_dir/checkpoint.pt`` if it exists.
+        overwrite: start over in a folder that holds a run (its checkpoint, generator, config, metrics and samples
+            are deleted first). Without ``resume`` or ``overwrite`` such a folder is refused
+            (:class:`~srgan.errors.RunExistsError`): nothing is lost by mistake.
         init_generator: start from these generator weights (e.g. a pretrained SRResNet for ``phase="gan"``):
             a :class:`Generator`, or anything ``SRGAN.from_pretrained`` accepts (name, file, folder, URL).
         progress: show a progress bar (None: only on a terminal).
@@ -132,6 +138,7 @@ class Trainer:
         output_dir: str | os.PathLike[str],
         device: str | torch.device | None = "auto",
         resume: bool = False,
+        overwrite: bool = False,
         init_generator: Generator | str | os.PathLike[str] | None = None,
         progress: bool | None = None,
         callbacks: Sequence[TrainerCallback] = (),
@@ -147,13 +154,18 @@ class Trainer:
         self.dist: DistributedContext = setup(device)
         self.device = self.dist.device
         try:
-            self._build(progress=progress, resume=resume, init_generator=init_generator)
+            self._build(progress=progress, resume=resume, overwrite=overwrite, init_generator=init_generator)
         except BaseException:
             self.dist.shutdown()
             raise
 
     def _build(
-        self, *, progress: bool | None, resume: bool, init_generator: Generator | str | os.PathLike[str] | None
+        self,
+        *,
+        progress: bool | None,
+        resume: bool,
+        overwrite: bool,
+        init_generator: Generator | str | os.PathLike[str] | None,
     ) -> None:
         config = self.config
         if self.dist.enabled:
@@ -163,6 +175,7 @@ class Trainer:
         self.progress = main and (sys.stderr.isatty() if progress is None else progress)
         self.amp_dtype = self._resolve_amp()
         if main:
+            self._claim_output_dir(resume=resume, overwrite=overwrite)
             self.output_dir.mkdir(parents=True, exist_ok=True)
             for name in (STATE_NAME, CHECKPOINT_NAME):  # partial files of a run that was killed while saving
                 remove_leftover_temp_files(self.output_dir / name)
@@ -218,6 +231,7 @@ class Trainer:
         self._step_open = False
         if config.teacher is not None:
             self.dataset.set_targets(self._teacher_targets(config.teacher))
+        self._check_losses_available()
         self.val_images = self._load_val() if main else []
         if resume:
             path = self.output_dir / STATE_NAME
@@ -237,6 +251,24 @@ class Trainer:
         self._d = self.dist.wrap(self.discriminator)
 
     # ------------------------------------------------------------------ setup helpers
+    def _claim_output_dir(self, *, resume: bool, overwrite: bool) -> None:
+        """Refuse a folder that holds a run unless resuming or overwriting; with ``overwrite`` clear the run."""
+        found = [name for name in _RUN_FILES if (self.output_dir / name).exists()]
+        if not found or resume:
+            return
+        if not overwrite:
+            raise RunExistsError(
+                f"{self.output_dir} already holds a training run ({', '.join(found)}): pass --resume to continue "
+                "it, --overwrite to delete it and start over, or choose another --output-dir"
+            )
+        logger.warning("--overwrite: deleting the run in %s (%s)", self.output_dir, ", ".join(found))
+        for name in found:
+            path = self.output_dir / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+
     def _check_same_config(self) -> None:
         """Every rank must train with rank 0's configuration (e.g. nodes started with different options).
 
@@ -292,6 +324,26 @@ class Trainer:
                 f"init generator has architecture {src.config}, but the config asks for {self.generator.config}"
             )
         self.generator.load_state_dict(src.state_dict())
+
+    def _check_losses_available(self) -> None:
+        """Build the content losses of the phases to run now, so that missing VGG19 weights (offline, no cache)
+        stop the run before its first step with a named error, not after hours of pretraining."""
+        phases = {"pretrain": ["pretrain"], "gan": ["content"], "both": ["pretrain", "content"]}[self.config.phase]
+        for name in phases:
+            spec = self.config.pretrain_loss if name == "pretrain" else self.config.content_loss
+            try:
+                self._loss(name)
+            except ConfigError:
+                raise
+            except Exception as e:  # torchvision's download: URLError, HTTPError, OSError, RuntimeError...
+                hub_dir = Path(torch.hub.get_dir()) / "checkpoints"
+                raise ConfigError(
+                    f"the {'pretrain' if name == 'pretrain' else 'GAN content'} loss {spec!r} needs torchvision's "
+                    f"VGG19 ImageNet weights, which could not be loaded ({type(e).__name__}: {e}). torchvision "
+                    f"downloads them once into {hub_dir}; on a machine without network, copy the file "
+                    "vgg19-dcbb9e9d.pth there (or set TORCH_HOME), or train without VGG features, e.g. "
+                    "--content-loss l1 --fm-weight 0.5 (discriminator feature matching)"
+                ) from e
 
     def _teacher_targets(self, spec: str) -> list[torch.Tensor]:
         """The teacher's x8 self-ensemble output on each training image's LR, (3, H, W) uint8 like the HR images.
@@ -422,7 +474,7 @@ class Trainer:
             "rng": {
                 "torch": torch.get_rng_state(),
                 "python": random.getstate(),
-                "numpy": np.random.get_state(),
+                "numpy": _numpy_rng_state(),
             },
         }
 
@@ -435,16 +487,29 @@ class Trainer:
         return path
 
     def _read_state(self, path: Path) -> dict[str, Any]:
+        """Load and check a training checkpoint. Run folders are shared like models: the file is read with
+        ``torch.load(weights_only=True)`` (tensors, numbers, strings and containers only: no code runs)."""
         try:
-            # Trainer checkpoints hold optimizer and RNG state (numpy arrays, tuples): our own files only.
-            state = torch.load(path, map_location="cpu", weights_only=False)
-        except Exception as e:  # any unpickling failure means a broken file
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # any unpickling failure means a broken, foreign or hostile file
             raise CheckpointError(
-                f"cannot resume from {path}: {type(e).__name__}: {e}. Delete it to start over."
+                f"cannot resume from {path}: it is not a readable srgan training checkpoint ({type(e).__name__}: "
+                f"{str(e).splitlines()[0] if str(e) else ''}). srgan loads checkpoints as data only and runs no code "
+                "from them. Delete it to start over (or use another --output-dir)."
             ) from e
         if not isinstance(state, dict) or state.get("format") != "srgan.trainer":
-            raise CheckpointError(f"{path} is not an srgan training checkpoint")
-        if any(state["config"][k] != getattr(self.config, k) for k in ("scale", "num_blocks", "channels")):
+            raise CheckpointError(
+                f"{path} is not an srgan training checkpoint (expected a dict with format 'srgan.trainer'); delete "
+                "it or use another --output-dir"
+            )
+        missing = sorted(k for k in _STATE_KEYS if k not in state)
+        config = state.get("config")
+        if missing or not isinstance(config, dict) or not isinstance(state.get("rng"), dict):
+            raise CheckpointError(
+                f"{path} is an incomplete srgan training checkpoint (missing or malformed: "
+                f"{missing or ['config/rng']}); delete it to start over"
+            )
+        if any(config.get(k) != getattr(self.config, k) for k in ("scale", "num_blocks", "channels")):
             raise ConfigError(
                 f"{path} was written for a different architecture ({state['config']}); use a fresh output folder"
             )
@@ -471,8 +536,8 @@ class Trainer:
             self._pool.generator.set_state(pool["generator"])
         self.best_psnr = state["best_psnr"]
         torch.set_rng_state(state["rng"]["torch"])
-        random.setstate(state["rng"]["python"])
-        np.random.set_state(state["rng"]["numpy"])
+        random.setstate(_as_tuples(state["rng"]["python"]))
+        _set_numpy_rng_state(state["rng"]["numpy"])
 
     def _gan_loss_text(self) -> str:
         c = self.config
@@ -752,6 +817,10 @@ class Trainer:
                     self._start_gan_from_best_pretrain()
                     self.phase, self.step = phase, 0
                 self._run_phase()
+            if self.dist.is_main and not (self.output_dir / CHECKPOINT_NAME).exists():
+                # A run with nothing to do (0 steps) still leaves a folder that loads: its initial weights.
+                logger.warning("no training step ran: exporting the initial generator to %s", CHECKPOINT_NAME)
+                self.export_generator()
         finally:
             if self._tb is not None:
                 self._tb.close()
@@ -806,6 +875,7 @@ class Trainer:
         budget = (
             _BudgetFitter(c.time_budget, c.warmup_steps, self.step) if self.phase not in self.fitted_steps else None
         )
+        stop = _DeferredInterrupt()
         try:
             for tensors in self._batches(self.phase):
                 prepared = self._prepare(tensors)
@@ -846,10 +916,20 @@ class Trainer:
                         self._after_validation(self.validate())
                     if (c.ckpt_every and self.step % c.ckpt_every == 0) or last:
                         self.save_state()
+                if stop.requested:  # Ctrl-C during the step: it has completed, now stop
+                    raise KeyboardInterrupt
         except KeyboardInterrupt:
             if self._step_open and self._pool is not None:
                 self._pool.undo_last()  # the checkpoint holds the state after the last completed step
-            self._step_open = False
+            open_step, self._step_open = self._step_open, False
+            if stop.forced and open_step:
+                logger.warning(
+                    "stopped inside %s step %d by a second Ctrl-C: %s keeps the last periodic checkpoint",
+                    self.phase,
+                    self.step + 1,
+                    self.output_dir / STATE_NAME,
+                )
+                raise
             if main:
                 logger.warning(
                     "interrupted at %s step %d: saving %s", self.phase, self.step, self.output_dir / STATE_NAME
@@ -857,6 +937,7 @@ class Trainer:
                 self.save_state()
             raise
         finally:
+            stop.close()
             bar.close()
         if not c.val_every and main:
             self.export_generator()
@@ -890,6 +971,77 @@ class Trainer:
             self.export_generator()
         for cb in self.callbacks:
             cb.on_validation(self, metrics)
+
+
+class _DeferredInterrupt:
+    """Ctrl-C (SIGINT) during training finishes the current step before stopping, so the interrupt checkpoint
+    holds the state after a completed step (batch-norm statistics and all). A second Ctrl-C stops at once.
+
+    Installed only in the main thread and only over Python's default handler (a caller's own handler is kept).
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.forced = False
+        self._previous: Any = None
+        if threading.current_thread() is threading.main_thread() and (
+            signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        ):
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:  # the second Ctrl-C
+            self.forced = True
+            raise KeyboardInterrupt
+        self.requested = True
+        logger.warning("Ctrl-C: finishing the current step, then saving and stopping (Ctrl-C again to stop now)")
+
+    def close(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+
+_RUN_FILES = (STATE_NAME, CHECKPOINT_NAME, "config.json", "metrics.jsonl", "samples", "tensorboard")
+"""What a run writes into its folder: its presence means the folder holds a run."""
+
+_STATE_KEYS = (
+    "config",
+    "phase",
+    "step",
+    "steps_done",
+    "generator",
+    "discriminator",
+    "opt_g",
+    "opt_d",
+    "scaler",
+    "rng",
+)
+
+
+def _numpy_rng_state() -> dict[str, Any]:
+    """numpy's global RNG state in types ``torch.load(weights_only=True)`` accepts (no ndarray)."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {
+        "kind": str(kind),
+        "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+        "pos": int(pos),
+        "has_gauss": int(has_gauss),
+        "cached_gaussian": float(cached),
+    }
+
+
+def _set_numpy_rng_state(state: Any) -> None:
+    if isinstance(state, dict):
+        keys = state["keys"].numpy().astype(np.uint32)
+        np.random.set_state((state["kind"], keys, state["pos"], state["has_gauss"], state["cached_gaussian"]))
+    else:  # a tuple, as older srgan versions wrote it
+        np.random.set_state(state)
+
+
+def _as_tuples(value: Any) -> Any:
+    """``random.setstate`` wants tuples; a checkpoint may give them back as lists."""
+    return tuple(_as_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
 class _BudgetFitter:
