@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import struct
+import warnings
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from PIL import Image, ImageOps
 from conftest import make_photo
 from srgan import SRGAN, Generator
 from srgan.cli import main
-from srgan.errors import ImageTooLargeError, InvalidImageError, SRGANError
+from srgan.errors import ConfigError, ImageTooLargeError, InvalidImageError, SRGANError
 
 Check = Callable[[SRGAN, Any, Any], None]
 
@@ -366,3 +367,47 @@ def test_cli_over_the_corpus(tmp_path: Path, model: SRGAN, capsys: pytest.Captur
             w, h = model.upscale(paths[case_id]).size
             assert image.size == (w, h), case_id
             assert image.getexif().get(0x0112) is None  # not turned a second time by a viewer
+
+
+# ---------------------------------------------------------------------------- issue 15: odd objects and options
+
+
+def _matrix(_: Path) -> Any:
+    with warnings.catch_warnings():  # numpy discourages np.matrix (PendingDeprecationWarning); callers still pass it
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        return np.matrix(np.zeros((4, 5), np.uint8))
+
+
+def _meta_tensor(_: Path) -> torch.Tensor:
+    return torch.empty(3, 4, 5, device="meta")
+
+
+ODD_CASES = [
+    Case("np-matrix", _matrix, InvalidImageError, "got numpy.matrix.*asarray"),
+    Case(
+        "masked-array",
+        lambda _: np.ma.masked_array(np.zeros((4, 5), np.uint8), mask=np.eye(4, 5, dtype=bool)),
+        InvalidImageError,
+        "got a masked array.*filled",
+    ),
+    Case("meta-tensor", _meta_tensor, InvalidImageError, "'meta' device.*no values"),
+    Case(
+        "sparse-tensor",
+        lambda _: torch.zeros(3, 4, 5).to_sparse(),
+        InvalidImageError,
+        r"dense.*got torch.sparse_coo.*to_dense\(\)",
+    ),
+    Case("tile-nan", lambda _: _photo(), ConfigError, "tile .* got nan", kwargs={"tile": float("nan")}),
+    Case("tile-inf", lambda _: _photo(), ConfigError, "tile .* got inf", kwargs={"tile": float("inf")}),
+]
+
+
+@pytest.mark.parametrize("case", ODD_CASES, ids=lambda c: c.id)
+def test_odd_objects_and_options_raise_named_errors(case: Case, model: SRGAN, tmp_path: Path) -> None:
+    test_each_input_has_its_defined_outcome(case, model, tmp_path)
+
+
+def test_memmap_arrays_are_plain_arrays(model: SRGAN, tmp_path: Path) -> None:
+    data = np.memmap(tmp_path / "pixels.raw", dtype=np.uint8, mode="w+", shape=(10, 12, 3))
+    data[:] = _photo()
+    np.testing.assert_array_equal(model.upscale(data), model.upscale(_photo()))

@@ -199,3 +199,150 @@ def test_exif_metadata_kept_without_orientation(tmp_path: Path, tiny_model_dir: 
             tags = out.getexif()
             assert tags.get(0x010F) == "srgan-test-camera"
             assert tags.get(0x0112) is None  # not rotated a second time by viewers
+
+
+# ------------------------------------------------------------------------------- issue 15: reliability round 2
+
+
+def _run(*args: str) -> int:
+    return main(["upscale", *args, "--device", "cpu", "-q"])
+
+
+def test_skip_existing_never_upscales_its_own_outputs(tmp_path: Path, tiny_model_dir: Path) -> None:
+    folder = tmp_path / "photos"
+    _write_photos(folder, 2)
+    model = ["--model", str(tiny_model_dir)]
+    assert _run(str(folder), *model, "--skip-existing") == 0
+    first = sorted(p.name for p in folder.iterdir())
+    assert first == ["img0.png", "img0_x4.png", "img1.png", "img1_x4.png"]
+    before = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    for _ in range(2):  # a re-run does nothing: no img0_x4_x4.png (x16), no x64
+        assert _run(str(folder), *model, "--skip-existing") == 0
+        assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == before
+    # --outscale names (NAME_x1.5.EXT) are outputs too, and so is a BMP output that carries no metadata
+    assert _run(str(folder), *model, "--skip-existing", "--outscale", "1.5", "--format", "bmp") == 0
+    assert _run(str(folder), *model, "--skip-existing", "--outscale", "1.5", "--format", "bmp") == 0
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == ["img0.png", "img0_x1.5.bmp", "img0_x4.png", "img1.png", "img1_x1.5.bmp", "img1_x4.png"]
+
+
+def test_outputs_are_recognised_by_name_beside_their_input(tmp_path: Path, tiny_model_dir: Path) -> None:
+    folder = tmp_path / "photos"
+    _write_photos(folder, 1)
+    # an output of an older srgan: named NAME_x4.EXT beside NAME.png, but no marker in its metadata
+    Image.fromarray(make_photo(48, 40)).save(folder / "img0_x4.png")
+    Image.fromarray(make_photo(12, 10)).save(folder / "scan_x2.png")  # NAME_xF without a NAME image: an input
+    assert _run(str(folder), "--model", str(tiny_model_dir), "--skip-existing") == 0
+    assert sorted(p.name for p in folder.iterdir()) == ["img0.png", "img0_x4.png", "scan_x2.png", "scan_x2_x4.png"]
+
+
+def test_outputs_are_recognised_by_their_metadata_marker(tmp_path: Path, tiny_model_dir: Path) -> None:
+    folder = tmp_path / "photos"
+    _write_photos(folder, 1)
+    out = folder / "big"  # the output folder inside the input folder: the outputs have no input beside them
+    model = ["--model", str(tiny_model_dir), "-o", str(out), "--skip-existing"]
+    assert _run(str(folder), *model, "--format", "jpg") == 0
+    assert _run(str(folder), *model) == 0
+    with Image.open(out / "img0_x4.jpg") as image:
+        assert str(image.getexif().get(0x0131)).startswith("srgan")  # EXIF Software
+    with Image.open(out / "img0_x4.png") as image:
+        assert str(image.getexif().get(0x0131)).startswith("srgan")
+    (out / "img0_x4.png").rename(out / "renamed.png")  # the marker, not the name, says what it is
+    assert _run(str(folder), *model) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["img0_x4.jpg", "img0_x4.png", "renamed.png"]
+    # named explicitly, an output is an input like any other (to upscale it again on purpose)
+    assert _run(str(out / "renamed.png"), "--model", str(tiny_model_dir)) == 0
+    assert (out / "renamed_x4.png").is_file()
+
+
+def test_a_symlink_loop_fails_alone(tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (good,) = _write_photos(tmp_path, 1)
+    loop = tmp_path / "loop.png"
+    loop.symlink_to(loop)
+    assert _run(str(good), str(loop), "--model", str(tiny_model_dir)) == 1
+    assert Image.open(tmp_path / "img0_x4.png").size == (48, 40)
+    err = capsys.readouterr().err
+    assert f"srgan: {loop}: InvalidImageError: " in err and "symbolic link" in err
+    assert "Traceback" not in err
+    # in a folder too, the loop is reported (not skipped in silence) and the rest is written
+    (tmp_path / "img0_x4.png").unlink()
+    assert _run(str(tmp_path), "--model", str(tiny_model_dir), "--skip-existing") == 1
+    assert Image.open(tmp_path / "img0_x4.png").size == (48, 40)
+    assert f"srgan: {loop}: InvalidImageError: " in capsys.readouterr().err
+
+
+_MAGIC = {
+    "png": (b"\x89PNG\r\n\x1a\n",),
+    "jpg": (b"\xff\xd8\xff",),
+    "jpeg": (b"\xff\xd8\xff",),
+    "webp": (b"RIFF",),
+    "tif": (b"II*\x00", b"MM\x00*"),
+    "tiff": (b"II*\x00", b"MM\x00*"),
+    "bmp": (b"BM",),
+    "gif": (b"GIF87a", b"GIF89a"),
+    "ppm": (b"P6",),
+    "avif": (b"\x00\x00\x00",),
+}
+
+
+def _magic_ok(path: Path, ext: str) -> bool:
+    data = path.read_bytes()
+    if ext == "avif":
+        return data[4:12] == b"ftypavif"
+    if ext == "webp":
+        return data[:4] == b"RIFF" and data[8:12] == b"WEBP"
+    return data.startswith(_MAGIC[ext])
+
+
+@pytest.mark.parametrize("ext", sorted(_MAGIC))
+def test_output_bytes_match_the_extension(tmp_path: Path, tiny_model_dir: Path, ext: str) -> None:
+    Image.init()  # load every plugin, so that Image.SAVE lists them all
+    if ext == "avif" and "AVIF" not in Image.SAVE:
+        pytest.skip("this Pillow cannot write AVIF")
+    (src,) = _write_photos(tmp_path, 1)
+    dest = tmp_path / f"o.{ext}"
+    assert _run(str(src), "-o", str(dest), "--model", str(tiny_model_dir)) == 0
+    assert _magic_ok(dest, ext), dest.read_bytes()[:16]
+    with Image.open(dest) as image:
+        assert image.size == (48, 40)
+
+
+@pytest.mark.parametrize("fmt", ["png", "jpg", "webp", "tif", "bmp"])
+def test_output_bytes_match_format(tmp_path: Path, tiny_model_dir: Path, fmt: str) -> None:
+    (src,) = _write_photos(tmp_path, 1)
+    assert _run(str(src), "-o", str(tmp_path / "out"), "--format", fmt, "--model", str(tiny_model_dir)) == 0
+    assert _magic_ok(tmp_path / "out" / f"img0_x4.{fmt}", fmt)
+
+
+def test_format_and_output_extension_must_agree(
+    tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (src,) = _write_photos(tmp_path, 1)
+    model = ["--model", str(tiny_model_dir)]
+    assert _run(str(src), "-o", str(tmp_path / "o.jpg"), "--format", "png", *model) == 2
+    err = capsys.readouterr().err
+    assert "srgan: ConfigError: " in err and "o.jpg" in err and "--format png" in err
+    assert not (tmp_path / "o.jpg").exists() and not (tmp_path / "o.png").exists()
+    assert _run(str(src), "-o", str(tmp_path / "o.jpeg"), "--format", "jpg", *model) == 0  # the same format
+    assert _magic_ok(tmp_path / "o.jpeg", "jpeg")
+
+
+def test_an_output_format_pillow_cannot_write_is_refused(
+    tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (src,) = _write_photos(tmp_path, 1)
+    dest = tmp_path / "o.psd"  # Pillow reads Photoshop files but cannot write them
+    assert _run(str(src), "-o", str(dest), "--model", str(tiny_model_dir)) == 2
+    err = capsys.readouterr().err
+    assert "srgan: ConfigError: " in err and ".psd" in err and ".png" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["img0.png", "tiny-model"]
+
+
+def test_float_tiff_stays_float(tmp_path: Path, tiny_model_dir: Path) -> None:
+    src = tmp_path / "f.tif"
+    Image.fromarray(np.linspace(0, 1, 120, dtype=np.float32).reshape(10, 12)).save(src)
+    assert _run(str(src), "--model", str(tiny_model_dir)) == 0
+    with Image.open(tmp_path / "f_x4.tif") as out:
+        assert out.mode == "F" and out.size == (48, 40)
+        expected = SRGAN.from_pretrained(tiny_model_dir).upscale(src)
+        np.testing.assert_array_equal(np.asarray(out), np.asarray(expected))

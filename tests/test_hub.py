@@ -25,8 +25,17 @@ import platformdirs
 import pytest
 import requests
 
-from srgan import hub
-from srgan.errors import CacheDirError, ChecksumMismatchError, ConfigError, DownloadError, OfflineModeError
+from srgan import SRGAN, hub, weights
+from srgan.errors import (
+    CacheDirError,
+    CheckpointError,
+    ChecksumMismatchError,
+    ConfigError,
+    DownloadError,
+    DownloadTooLargeError,
+    OfflineModeError,
+)
+from srgan.models import Generator
 
 BODY = bytes(range(256)) * 400  # 100 KiB
 SHA = hashlib.sha256(BODY).hexdigest()
@@ -561,3 +570,206 @@ def test_download_killed_mid_body_leaves_nothing_that_breaks_the_next_one(server
     assert server.hits["/big.pt"] == 2
     assert partial[0].exists() and partial[0].read_bytes() == big[: partial[0].stat().st_size]  # ignored, kept
     assert leftovers(cache) == sorted([path.name, partial[0].name])
+
+
+# --- downloads checked as checkpoints before they enter the cache; a size cap (issue 15, item 7) ------------------
+
+HTML = b"<!DOCTYPE html>\n<html><body><h1>502 Bad Gateway</h1></body></html>\n"
+
+
+@pytest.fixture(scope="module")
+def checkpoint_bytes(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    path = weights.save_checkpoint(tmp_path_factory.mktemp("ckpt") / "g.pt", Generator(num_blocks=1, channels=4))
+    return path.read_bytes()
+
+
+def cached_path(cache: pathlib.Path, url: str) -> pathlib.Path:
+    return cache / "weights" / f"w-{hub._url_tag(url)}.pt"
+
+
+def test_html_instead_of_weights_is_not_cached_and_a_fixed_server_is_asked_again(
+    server: Server, cache: pathlib.Path, checkpoint_bytes: bytes
+) -> None:
+    url = server.route("/w.pt", Reply(body=HTML), Reply(body=checkpoint_bytes))
+    with pytest.raises(CheckpointError) as info:
+        SRGAN.from_pretrained(url, device="cpu", progress=False)
+    message = str(info.value)
+    assert url in message and "HTML page" in message and str(cached_path(cache, url)) in message
+    assert leftovers(cache) == []
+    assert server.hits["/w.pt"] == 1  # a wrong file is not retried
+
+    model = SRGAN.from_pretrained(url, device="cpu", progress=False)  # the server is fixed
+    assert model.generator.config == Generator(num_blocks=1, channels=4).config
+    assert server.hits["/w.pt"] == 2
+    assert leftovers(cache) == [cached_path(cache, url).name]
+    SRGAN.from_pretrained(url, device="cpu", progress=False)
+    assert server.hits["/w.pt"] == 2  # now reused without a request
+
+
+def test_verify_runs_on_the_download_before_it_enters_the_cache(server: Server, cache: pathlib.Path) -> None:
+    url = server.route("/w.pt")
+    seen: list[tuple[str, bool]] = []
+
+    def verify(path: pathlib.Path) -> None:
+        seen.append((path.name, cached_path(cache, url).exists()))
+        if len(seen) == 1:
+            raise CheckpointError(f"{path} is not what we want")
+
+    with pytest.raises(CheckpointError, match="is not what we want") as info:
+        hub.download(url, verify=verify, progress=False)
+    assert url in str(info.value) and ".incomplete" not in str(info.value)  # named by its URL, not the temp file
+    assert seen[0][0].endswith(".incomplete") and seen[0][1] is False
+    assert leftovers(cache) == []
+    path = hub.download(url, verify=verify, progress=False)
+    assert path.read_bytes() == BODY and seen[1][0].endswith(".incomplete")
+    assert hub.download(url, verify=verify, progress=False) == path
+    assert seen[2] == (path.name, True)  # a cached file is verified before it is reused
+    assert server.hits["/w.pt"] == 2
+
+
+def test_cached_file_broken_later_is_deleted_and_downloaded_again_once(
+    server: Server, cache: pathlib.Path, checkpoint_bytes: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = server.route("/w.pt", Reply(body=checkpoint_bytes))
+    SRGAN.from_pretrained(url, device="cpu", progress=False)
+    target = cached_path(cache, url)
+    target.write_bytes(checkpoint_bytes[:1000])  # truncated on disk later
+    with caplog.at_level(logging.WARNING, logger="srgan.hub"):
+        SRGAN.from_pretrained(url, device="cpu", progress=False)
+    assert server.hits["/w.pt"] == 2
+    assert target.read_bytes() == checkpoint_bytes
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and r.name == "srgan.hub"]
+    assert len(warnings) == 1 and str(target) in warnings[0] and "downloading it again" in warnings[0]
+
+    # Broken again, and the server now sends junk: one more request, an error naming both, nothing kept.
+    target.write_bytes(checkpoint_bytes[:1000])
+    server.routes["/w.pt"] = [Reply(body=HTML)]
+    with pytest.raises(CheckpointError) as info:
+        SRGAN.from_pretrained(url, device="cpu", progress=False)
+    assert url in str(info.value) and str(target) in str(info.value)
+    assert server.hits["/w.pt"] == 3
+    assert leftovers(cache) == []
+
+
+def test_offline_with_a_broken_cached_file(
+    server: Server, cache: pathlib.Path, checkpoint_bytes: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = server.route("/w.pt", Reply(body=checkpoint_bytes))
+    target = cached_path(cache, url)
+    target.parent.mkdir(parents=True)
+    target.write_bytes(HTML)
+    monkeypatch.setenv("SRGAN_OFFLINE", "1")
+    with pytest.raises(OfflineModeError) as info:
+        SRGAN.from_pretrained(url, device="cpu", progress=False)
+    message = str(info.value)
+    assert "SRGAN_OFFLINE" in message and str(target) in message and "HTML page" in message
+    assert server.hits["/w.pt"] == 0
+
+
+def test_download_size_cap(server: Server, cache: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = server.route("/w.pt")  # 100 KiB
+    monkeypatch.setenv("SRGAN_MAX_DOWNLOAD_BYTES", "1000")
+    with pytest.raises(DownloadTooLargeError) as info:
+        hub.download(url, progress=False)
+    message = str(info.value)
+    assert url in message and "1000" in message and "SRGAN_MAX_DOWNLOAD_BYTES" in message
+    assert isinstance(info.value, DownloadError)
+    assert server.hits["/w.pt"] == 1  # not retried
+    assert leftovers(cache) == []
+    assert hub.download(url, max_bytes=len(BODY), progress=False).read_bytes() == BODY  # the parameter wins
+
+
+def test_download_size_cap_without_content_length(
+    server: Server, cache: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = server.route("/w.pt")
+    monkeypatch.setattr(hub, "_content_length", lambda response: None)  # a server that does not say the size
+    with pytest.raises(DownloadTooLargeError, match="more than 1000 bytes"):
+        hub.download(url, max_bytes=1000, progress=False)
+    assert leftovers(cache) == []
+
+
+def test_download_size_cap_values(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SRGAN_MAX_DOWNLOAD_BYTES", raising=False)
+    assert hub.max_download_bytes() == 2 * 1024**3
+    monkeypatch.setenv("SRGAN_MAX_DOWNLOAD_BYTES", " 5000 ")
+    assert hub.max_download_bytes() == 5000
+    for bad in ("abc", "-1", "0", "1.5"):
+        monkeypatch.setenv("SRGAN_MAX_DOWNLOAD_BYTES", bad)
+        with pytest.raises(ConfigError, match=f"SRGAN_MAX_DOWNLOAD_BYTES.*{bad}"):
+            hub.max_download_bytes()
+    monkeypatch.delenv("SRGAN_MAX_DOWNLOAD_BYTES")
+    with pytest.raises(ConfigError, match="max_bytes"):
+        hub.download(server.route("/w.pt"), max_bytes=0, progress=False)
+    assert server.hits["/w.pt"] == 0
+
+
+# --- malformed URLs and cache folders (issue 15, item 9) -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "match"),
+    [
+        ("http://127.0.0.1:99999/x.pt", "port"),
+        ("http://127.0.0.1:abc/x.pt", "port"),
+        ("http://127.0.0.1:0/x.pt", "port"),
+        ("http://[::1/x.pt", "IPv6"),
+    ],
+)
+def test_malformed_urls_raise_config_error(url: str, match: str) -> None:
+    with pytest.raises(ConfigError, match=match) as info:
+        hub.download(url, progress=False)
+    assert url in str(info.value) and "check the URL" in str(info.value)
+    with pytest.raises(ConfigError, match=match):
+        SRGAN.from_pretrained(url, device="cpu", progress=False)
+
+
+@pytest.mark.parametrize("url", ["ftp://example.com/x.pt", "FTP://example.com/x.pt", "file:///tmp/x.pt"])
+def test_other_schemes_raise_config_error(url: str) -> None:
+    with pytest.raises(ConfigError, match=r"only https:// and http:// URLs are supported"):
+        SRGAN.from_pretrained(url, device="cpu", progress=False)
+
+
+def test_uppercase_scheme_is_a_url(server: Server, checkpoint_bytes: bytes) -> None:
+    url = server.route("/w.pt", Reply(body=checkpoint_bytes))
+    SRGAN.from_pretrained("HTTP" + url[4:], device="cpu", progress=False)
+    assert server.hits["/w.pt"] == 1
+
+
+def test_connection_refused_is_a_download_error(cache: pathlib.Path) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/x.pt"
+    with pytest.raises(DownloadError) as info:
+        hub.download(url, retries=0, progress=False)
+    assert url in str(info.value) and "Check the network connection" in str(info.value)
+    assert leftovers(cache) == []
+
+
+def test_malformed_redirect_is_a_download_error(server: Server, cache: pathlib.Path) -> None:
+    url = server.route("/old.pt", Reply(status=302, body=b"", headers={"Location": "http://[::1/w.pt"}))
+    with pytest.raises(DownloadError, match="malformed URL") as info:
+        hub.download(url, progress=False)
+    assert url in str(info.value)
+    assert server.hits["/old.pt"] == 1  # not retried
+
+
+@pytest.mark.parametrize("value", ["~nosuchuser-srgan/x", "~nosuchuser-srgan"])
+def test_unusable_cache_dir_variable_is_a_config_error(
+    server: Server, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("SRGAN_CACHE_DIR", value)
+    with pytest.raises(ConfigError) as info:
+        hub.cache_dir()
+    assert "SRGAN_CACHE_DIR" in str(info.value) and value in str(info.value)
+    with pytest.raises(ConfigError, match="SRGAN_CACHE_DIR"):
+        hub.download(server.route("/w.pt"), progress=False)
+    assert server.hits["/w.pt"] == 0
+
+
+def test_redirect_to_a_bad_port_is_refused(server: Server, cache: pathlib.Path) -> None:
+    url = server.route("/old.pt", Reply(status=302, body=b"", headers={"Location": "http://127.0.0.1:99999/w.pt"}))
+    with pytest.raises(DownloadError, match=r"refusing redirect.*malformed URL"):
+        hub.download(url, progress=False)
+    assert server.hits["/old.pt"] == 1

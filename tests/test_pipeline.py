@@ -319,9 +319,68 @@ def test_file_size_checked_before_decoding(tiny_model: SRGAN, tmp_path: Path, mo
     assert not decoded
 
 
-def test_batch_counts_towards_output_limit(tiny_model: SRGAN) -> None:
-    with pytest.raises(ImageTooLargeError, match="batch 4"):
-        tiny_model.upscale(torch.rand(4, 3, 10, 10), max_output_pixels=2000)
+def test_output_limit_counts_each_image_of_a_batch(tiny_model: SRGAN) -> None:
+    # each 10x10 image gives 40x40 = 1600 output pixels: under the limit, though the batch of 2 gives 3200
+    assert tiny_model.upscale(torch.rand(2, 3, 10, 10), max_output_pixels=2000).shape == (2, 3, 40, 40)
+    with pytest.raises(ImageTooLargeError, match=r"1600 pixels.*max_output_pixels=1599"):
+        tiny_model.upscale(torch.rand(2, 3, 10, 10), max_output_pixels=1599)
+
+
+@pytest.mark.parametrize("tile", [float("nan"), float("inf"), 2.5, "64", True, 0, -3])
+def test_tile_must_be_a_positive_whole_number(tiny_model: SRGAN, tile: object) -> None:
+    x = torch.rand(1, 3, 6, 6)
+    for call in (
+        lambda: tiny_model.upscale(x, tile=tile),  # type: ignore[arg-type]
+        lambda: tiny_model.upscale_tensor(x, tile=tile),  # type: ignore[arg-type]
+        lambda: list(tiny_model.upscale_batch([x], tile=tile)),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(ConfigError, match=r"tile must be a whole number of input pixels >= 1 or None, got"):
+            call()
+    assert tiny_model.upscale(x, tile=4.0).shape == (1, 3, 24, 24)  # a whole float is fine
+
+
+def _exif_photo(orientation: int) -> Image.Image:
+    """A JPEG read back with EXIF orientation ``orientation`` and a camera name; left half red, right half blue."""
+    import io
+
+    pixels = np.zeros((8, 12, 3), np.uint8)
+    pixels[:, :6] = (255, 0, 0)
+    pixels[:, 6:] = (0, 0, 255)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    exif[0x010F] = "srgan-test-camera"
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG", exif=exif, quality=95)
+    return Image.open(io.BytesIO(buffer.getvalue()))
+
+
+@pytest.mark.parametrize("orientation", [6, 3, 8])
+def test_pil_input_with_exif_orientation_is_not_changed_and_the_output_displays_like_it(
+    tiny_model: SRGAN, orientation: int, tmp_path: Path
+) -> None:
+    from PIL import ImageOps
+
+    image = _exif_photo(orientation)
+    exif_before, info_before = dict(image.getexif()), dict(image.info)
+    pixels_before = np.asarray(image).copy()
+
+    # self_ensemble makes the upscale exactly equivariant to flips and turns, so orientations can be compared
+    out = tiny_model.upscale(image, self_ensemble=True)
+
+    assert dict(image.getexif()) == exif_before == {0x0112: orientation, 0x010F: "srgan-test-camera"}
+    assert image.info == info_before and np.array_equal(np.asarray(image), pixels_before)
+    # the pixels are the x4 of the stored pixels, and the tag is kept: the output displays like the input
+    plain = Image.fromarray(pixels_before)
+    np.testing.assert_array_equal(np.asarray(out), np.asarray(tiny_model.upscale(plain, self_ensemble=True)))
+    assert dict(out.getexif()) == exif_before
+    shown, shown_in = ImageOps.exif_transpose(out), ImageOps.exif_transpose(image)
+    assert shown.size == (4 * shown_in.width, 4 * shown_in.height)
+    upright = np.asarray(tiny_model.upscale(Image.fromarray(np.asarray(shown_in)), self_ensemble=True))
+    assert np.abs(np.asarray(shown).astype(int) - upright).max() <= 1  # the same picture, the same way up
+    # a file is read upright instead: pixels turned, tag removed (a second turn would show it sideways)
+    image.save(tmp_path / "o.jpg", exif=image.getexif(), quality=95)
+    path_out = tiny_model.upscale(tmp_path / "o.jpg")
+    assert path_out.size == shown.size and 0x0112 not in path_out.getexif()
 
 
 def test_upscale_tensor_rejects_integer_tensors(tiny_model: SRGAN) -> None:

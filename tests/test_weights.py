@@ -1,16 +1,20 @@
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 import pickle
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
+from PIL import Image
 
 from srgan import SRGAN, weights
+from srgan.cli import main
 from srgan.errors import (
     CheckpointError,
     ChecksumMismatchError,
@@ -265,3 +269,153 @@ def fill_disk_after(monkeypatch: pytest.MonkeyPatch, size: int) -> None:
         return f
 
     monkeypatch.setattr(os, "fdopen", fdopen)
+
+
+# --- configs that do not match their weights, malformed checkpoints (issue 15, items 4 and 8) ----------------------
+
+
+def _write_obj(path: Path, obj: object) -> Path:
+    torch.save(obj, path)
+    return path
+
+
+def _checkpoint(config: dict[str, Any], state_dict: Any = None, meta: Any = None) -> dict[str, Any]:
+    return {
+        "format": weights.FORMAT,
+        "format_version": 1,
+        "config": config,
+        "state_dict": {} if state_dict is None else state_dict,
+        "meta": {} if meta is None else meta,
+    }
+
+
+@pytest.mark.parametrize(
+    ("config", "match"),
+    [
+        (
+            {"scale": 8, "num_blocks": 10**7, "channels": 64},
+            r"num_blocks must be an integer from 1 to 256, got 10000000",
+        ),
+        ({"scale": 4, "num_blocks": 16, "channels": 12000}, r"channels must be an integer from 1 to 1024, got 12000"),
+        ({"scale": 3, "num_blocks": 16, "channels": 64}, r"scale must be one of \(2, 4, 8\), got 3"),
+        # Within the bounds, but the file holds no weights: refused from the keys, before the model is built.
+        ({"scale": 8, "num_blocks": 10, "channels": 64}, r"missing keys \['body\.0\.act\.weight'.*holds 0 entries"),
+    ],
+    ids=["10M-blocks", "12000-channels", "scale-3", "empty-state-dict"],
+)
+def test_tiny_file_with_a_huge_config_fails_fast(tmp_path: Path, config: dict[str, Any], match: str) -> None:
+    path = _write_obj(tmp_path / "bomb.pt", _checkpoint(config))
+    assert path.stat().st_size < 2000
+    start = time.monotonic()
+    with pytest.raises(CheckpointError, match=match) as info:
+        SRGAN.from_pretrained(path, device="cpu")
+    assert time.monotonic() - start < 2.0
+    assert str(path) in str(info.value)
+
+
+def test_config_that_contradicts_its_weights_is_refused_before_building(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    g = Generator(num_blocks=2, channels=8)
+    path = weights.save_checkpoint(tmp_path / "g.pt", g)
+    obj = torch.load(path, weights_only=True)
+    obj["config"] = {"scale": 4, "num_blocks": 2, "channels": 1024}
+    torch.save(obj, path)
+    arch = weights.registry.for_config(g.config)
+    devices: list[torch.device] = []
+
+    def build(config: GeneratorConfig) -> Generator:
+        model = arch.build(config)
+        devices.append(next(model.parameters()).device)
+        return model
+
+    monkeypatch.setattr(weights.registry, "for_config", lambda config: dataclasses.replace(arch, build=build))
+    ckpt = weights.load_checkpoint(path)
+    with pytest.raises(IncompatibleCheckpointError, match=r"head\.0\.weight: expected \(1024, 3, 9, 9\), got \(8, 3"):
+        weights.build_generator(ckpt, source=str(path))
+    assert devices == [torch.device("meta")]  # checked on the meta device; no model was built with real memory
+
+
+def test_tensors_with_less_data_than_their_shape_are_refused(tmp_path: Path) -> None:
+    # torch.save keeps an expanded (stride 0) view as one element: a tiny file could claim gigabytes of weights.
+    g = Generator(num_blocks=1, channels=4)
+    state = {k: torch.zeros((), dtype=v.dtype).expand(v.shape) for k, v in g.state_dict().items()}
+    path = _write_obj(tmp_path / "views.pt", _checkpoint(g.config.to_dict(), state))
+    with pytest.raises(CheckpointError, match=r"'head\.0\.weight' of shape \(4, 3, 9, 9\) has 4 bytes of data") as info:
+        weights.load_checkpoint(path)
+    assert str(path) in str(info.value)
+
+
+def _with_state(state: dict[Any, Any]) -> Callable[[Path], None]:
+    def write(path: Path) -> None:
+        g = Generator(num_blocks=1, channels=4)
+        obj = _checkpoint(g.config.to_dict(), dict(g.state_dict()))
+        obj["state_dict"].update(state)
+        torch.save(obj, path)
+
+    return write
+
+
+def _writes(obj: object) -> Callable[[Path], None]:
+    return lambda path: torch.save(obj, path)
+
+
+_CONFIG = {"scale": 4, "num_blocks": 1, "channels": 4}
+
+MALFORMED = [
+    ("meta-str", _writes(_checkpoint(_CONFIG, meta="abc")), r"its 'meta' entry to be a dict, got str 'abc'"),
+    ("meta-int", _writes(_checkpoint(_CONFIG, meta=5)), r"its 'meta' entry to be a dict, got int 5"),
+    ("config-str", _writes(_checkpoint("abc")), r"its 'config' entry to be a dict, got str 'abc'"),  # type: ignore[arg-type]
+    ("config-int", _writes(_checkpoint(5)), r"its 'config' entry to be a dict, got int 5"),  # type: ignore[arg-type]
+    ("config-missing", _writes({"format": weights.FORMAT, "format_version": 1, "state_dict": {}}), r"no 'config'"),
+    ("blocks-abc", _writes(_checkpoint(dict(_CONFIG, num_blocks="abc"))), r"num_blocks must be an integer.*'abc'"),
+    ("blocks-float", _writes(_checkpoint(dict(_CONFIG, num_blocks=2.5))), r"num_blocks must be an integer.*2\.5"),
+    ("state-list", _writes(_checkpoint(_CONFIG, state_dict=[1, 2])), r"its 'state_dict' entry to be a dict, got list"),
+    ("int-key", _with_state({1: torch.zeros(1)}), r"expected string state-dict keys.*got int 1"),
+    ("plain-int-keys", _writes({0: torch.zeros(1), 1: torch.zeros(1)}), r"expected string state-dict keys.*got int 0"),
+    (
+        "plain-scalar",
+        _writes({"head.0.weight": torch.tensor(1.0)}),
+        r"needs head\.0\.weight of shape \(C, 3, 9, 9\), got \(\)",
+    ),
+    (
+        "plain-scalar-disc",
+        _writes({"features.0.weight": torch.tensor(1.0), "classifier.1.weight": torch.tensor(1.0)}),
+        r"needs features\.0\.weight of shape \(C, 3, 3, 3\).*got \(\) and \(\)",
+    ),
+    (
+        "plain-too-wide",
+        _writes({"head.0.weight": torch.zeros(()).expand(2000, 3, 9, 9)}),
+        r"weights describe an unusable model: GeneratorConfig\.scale must be one of \(2, 4, 8\), got 1",
+    ),
+    ("version-0", _writes(dict(_checkpoint(_CONFIG), format_version=0)), r"format version 0"),
+]
+
+
+@pytest.mark.parametrize(("write", "match"), [(w, m) for _, w, m in MALFORMED], ids=[i for i, _, _ in MALFORMED])
+@pytest.mark.parametrize("through", ["load_checkpoint", "from_pretrained"])
+def test_malformed_checkpoints_raise_checkpoint_error(
+    tmp_path: Path, write: Callable[[Path], None], match: str, through: str
+) -> None:
+    path = tmp_path / "bad.pt"
+    write(path)
+    with pytest.raises(CheckpointError, match=match) as info:
+        if through == "load_checkpoint":
+            weights.build_generator(weights.load_checkpoint(path), source=str(path))
+        else:
+            SRGAN.from_pretrained(path, device="cpu")
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("case", ["meta-str", "blocks-abc", "plain-int-keys", "plain-scalar"])
+def test_cli_exits_2_on_malformed_checkpoints(
+    tmp_path: Path, photo: Image.Image, case: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write = next(w for i, w, _ in MALFORMED if i == case)
+    model, src = tmp_path / "bad.pt", tmp_path / "in.png"
+    write(model)
+    photo.save(src)
+    assert main(["upscale", str(src), "-o", str(tmp_path / "out.png"), "--model", str(model), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "CheckpointError" in err and str(model) in err and "Traceback" not in err
+    assert not (tmp_path / "out.png").exists()

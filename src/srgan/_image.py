@@ -22,10 +22,16 @@ Conventions:
   Pass such images as ``uint16`` numpy arrays (e.g. read with OpenCV or tifffile) to keep it.
 * **ICC profiles** are carried over when their colour space (``RGB``/``GRAY``) fits the output mode; the profile
   of a CMYK image is dropped, because the output is an RGB image converted naively by Pillow.
+* **EXIF**: a PIL image's EXIF block goes to the output unchanged, orientation tag included, with the pixels as
+  stored: the output displays like the input. :func:`open_image` reads files upright instead (orientation applied
+  to the pixels and removed from the tag). The caller's image is never modified.
+* **Writing**: :func:`save_image` writes the format its file name says (:data:`SAVE_FORMATS`); any other name is a
+  :class:`~srgan.errors.ConfigError`, never PNG bytes under another extension.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import struct
@@ -50,6 +56,9 @@ __all__ = [
     "restore",
     "restore_uint8",
     "pixel_count",
+    "is_image_name",
+    "output_format",
+    "read_software",
     "save_image",
 ]
 
@@ -64,11 +73,18 @@ SAVE_FORMATS = {
     ".webp": "WEBP",
     ".tif": "TIFF",
     ".tiff": "TIFF",
-    ".gif": "PNG",
+    ".gif": "GIF",
     ".ppm": "PPM",
     ".pgm": "PPM",
+    ".avif": "AVIF",
 }
-"""File suffix -> the Pillow format :func:`save_image` writes (PNG for any other suffix; GIF output is PNG)."""
+"""File suffix -> the Pillow format :func:`save_image` writes; any other suffix is refused (:func:`output_format`).
+AVIF only where Pillow was built with an AVIF encoder."""
+
+# Image suffixes Pillow may not know at all (no plugin), so that ``-o photo.heic`` still reads as a file name.
+_OTHER_IMAGE_SUFFIXES = frozenset({".heic", ".heif", ".jxl", ".avif", ".avifs", ".jp2", ".psd", ".tga", ".ico"})
+_EXIF_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "AVIF")  # formats whose files carry an EXIF block (and ICC)
+_SOFTWARE = 0x0131  # the EXIF / TIFF "Software" tag
 
 logger = logging.getLogger(__name__)
 
@@ -108,8 +124,8 @@ class PreparedImage(Generic[ImageT]):
         bit_depth: 8 or 16 for integer outputs (rounded to 255 or 65535 levels), None for float outputs.
         mode: PIL output mode (``RGB``, ``RGBA``, ``L``, ``LA``, ``I;16`` or ``F``); None for arrays and tensors.
         icc_profile: ICC profile bytes of a PIL input (set as ``info["icc_profile"]`` on the output), or None.
-        exif: EXIF bytes of a PIL input, orientation already applied and removed (set as ``info["exif"]`` on the
-            output, so camera and date metadata survive), or None.
+        exif: EXIF bytes of a PIL input, unchanged (orientation tag included, since the pixels are not turned),
+            set as ``info["exif"]`` on the output so that it displays like the input; or None.
         layout: ``"HW"`` or ``"HWC"`` for numpy, ``"CHW"`` or ``"NCHW"`` for torch, None for PIL.
         numpy_dtype: dtype of a numpy input (byte order included), else None.
         torch_dtype: dtype of a torch input, else None.
@@ -198,6 +214,11 @@ def open_image(path: str | os.PathLike[str], *, max_pixels: int | None = None, s
     except InvalidImageError:
         raise
     except _DECODE_ERRORS as e:
+        if isinstance(e, OSError) and e.errno == errno.ELOOP:
+            raise InvalidImageError(
+                f"{name} is a symbolic link loop: expected a link that ends at an image file, got links that lead "
+                "back to themselves; fix or remove the link"
+            ) from e
         if isinstance(e, OSError) and e.errno is not None:
             raise  # a file system error (missing file, permission, I/O error), not a broken image
         raise InvalidImageError(
@@ -208,13 +229,15 @@ def open_image(path: str | os.PathLike[str], *, max_pixels: int | None = None, s
     return image
 
 
-def _exif_without_orientation(image: Image.Image) -> bytes | None:
-    """The image's EXIF block without the orientation tag (the pixels are already upright), or None."""
+def _exif_bytes(image: Image.Image) -> bytes | None:
+    """The image's EXIF block as bytes (orientation included), or None; ``image`` is not modified.
+
+    ``getexif()`` returns the image's own cached block, so it is only read here, never changed.
+    """
     try:
         exif = image.getexif()
         if not exif:
             return None
-        exif.pop(0x0112, None)
         return exif.tobytes()
     except Exception as e:  # a broken EXIF block is dropped, not fatal
         logger.warning("dropping unreadable EXIF metadata (%s)", e)
@@ -326,11 +349,21 @@ def _prepare_pil(image: Image.Image) -> PreparedImage[Image.Image]:
         bit_depth=bit_depth,
         mode=out_mode,
         icc_profile=_icc_for(image.info.get("icc_profile"), grey=grey),
-        exif=_exif_without_orientation(image),
+        exif=_exif_bytes(image),
     )
 
 
 def _prepare_numpy(array: NDArray[Any]) -> PreparedImage[NDArray[Any]]:
+    if isinstance(array, np.matrix):
+        raise InvalidImageError(
+            f"expected a numpy.ndarray of shape (H, W) or (H, W, C), got numpy.matrix (shape {array.shape}, "
+            "matrix semantics); pass np.asarray(image)"
+        )
+    if isinstance(array, np.ma.MaskedArray):
+        raise InvalidImageError(
+            f"expected a numpy.ndarray, got a masked array (shape {array.shape}) whose mask would be ignored; "
+            "fill the masked pixels first, e.g. image.filled(0)"
+        )
     dtype = array.dtype
     if dtype.kind == "u" and dtype.itemsize in (1, 2):
         scale: float | None = 255.0 if dtype.itemsize == 1 else 65535.0
@@ -362,6 +395,16 @@ def _prepare_numpy(array: NDArray[Any]) -> PreparedImage[NDArray[Any]]:
 
 
 def _prepare_torch(tensor: torch.Tensor) -> PreparedImage[torch.Tensor]:
+    if tensor.layout != torch.strided:
+        raise InvalidImageError(
+            f"expected a dense tensor, got {tensor.layout} (shape {tuple(tensor.shape)}); convert it with "
+            "tensor.to_dense()"
+        )
+    if tensor.device.type == "meta":
+        raise InvalidImageError(
+            f"expected a tensor holding pixel values, got one on the 'meta' device (shape {tuple(tensor.shape)}, "
+            "no values); create or load it on a real device such as 'cpu' or 'cuda'"
+        )
     dtype = tensor.dtype
     if dtype != torch.uint8 and not dtype.is_floating_point:
         raise InvalidImageError(
@@ -553,9 +596,12 @@ def pixel_count(image: Image.Image | NDArray[Any] | torch.Tensor) -> tuple[int, 
 
 
 def _fit_mode(img: Image.Image, fmt: str) -> Image.Image:
-    """Convert modes a format cannot store: 16-bit/float grey to 8-bit (or 16-bit PNG), alpha dropped for JPEG."""
+    """Convert modes a format cannot store: float grey to 16-bit PNG (kept as float in TIFF), 16-bit and float grey
+    to 8 bits outside PNG / TIFF, alpha dropped for JPEG, BMP and PPM."""
     out = img
-    if img.mode == "F":
+    if img.mode == "F" and fmt == "TIFF":
+        pass  # TIFF stores 32-bit floats as they are
+    elif img.mode == "F":
         arr = np.clip(np.asarray(img, dtype=np.float64), 0.0, 1.0)
         out = (
             Image.fromarray((arr * 65535).round().astype(np.uint16))
@@ -565,10 +611,12 @@ def _fit_mode(img: Image.Image, fmt: str) -> Image.Image:
     elif img.mode in ("I;16", "I") and fmt not in ("PNG", "TIFF"):
         arr16 = np.asarray(img, dtype=np.float64)
         out = Image.fromarray((arr16 / 257.0).round().clip(0, 255).astype(np.uint8))
+    elif fmt in ("JPEG", "BMP", "PPM") and img.mode in ("LA", "RGBA"):
+        out = img.convert("RGB" if img.mode == "RGBA" else "L")
     elif fmt == "JPEG" and img.mode not in ("RGB", "L", "CMYK"):
         out = img.convert("RGB")
-    elif fmt == "BMP" and img.mode in ("LA", "RGBA"):
-        out = img.convert("RGB" if img.mode == "RGBA" else "L")
+    elif fmt == "GIF" and img.mode == "LA":  # Pillow's GIF writer keeps the transparency of RGBA only
+        out = img.convert("RGBA")
     if out is not img:
         for key in ("icc_profile", "exif"):
             if img.info.get(key):
@@ -576,21 +624,100 @@ def _fit_mode(img: Image.Image, fmt: str) -> Image.Image:
     return out
 
 
-def save_image(img: Image.Image, dest: str | os.PathLike[str]) -> None:
-    """Save ``img`` to ``dest`` atomically, in the format its suffix names (:data:`SAVE_FORMATS`, else PNG).
+def is_image_name(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path``'s suffix names an image format (one srgan reads or writes, or one Pillow knows)."""
+    suffix = os.path.splitext(path)[1].lower()
+    return (
+        suffix in SAVE_FORMATS
+        or suffix in IMAGE_EXTENSIONS
+        or suffix in _OTHER_IMAGE_SUFFIXES
+        or suffix in Image.registered_extensions()
+    )
 
-    Modes the format cannot store are converted (16-bit or float grey to 8 bits outside PNG/TIFF, alpha dropped
-    for JPEG and BMP); the ICC profile and EXIF data are kept where the format stores them; JPEG at quality 95.
-    The folder is created if needed, and a failure never leaves a partial file.
+
+def output_format(path: str | os.PathLike[str]) -> str:
+    """The Pillow format :func:`save_image` writes for ``path`` (``"PNG"``, ``"JPEG"``...), from its suffix.
+
+    Raises:
+        ConfigError: the suffix is not one of :data:`SAVE_FORMATS`, or this Pillow has no encoder for it.
     """
-    fmt = SAVE_FORMATS.get(os.path.splitext(dest)[1].lower(), "PNG")
+    name = os.fspath(path)
+    suffix = os.path.splitext(name)[1].lower()
+    fmt = SAVE_FORMATS.get(suffix)
+    Image.init()  # registers every plugin, so that Image.SAVE lists them all
+    if fmt is not None and fmt in Image.SAVE:
+        return fmt
+    writable = " ".join(s for s, f in SAVE_FORMATS.items() if f in Image.SAVE)
+    if fmt is not None:
+        why = f"this Pillow has no {fmt} encoder (install a Pillow built with it)"
+    elif suffix in Image.registered_extensions():
+        why = f"srgan does not write {Image.registered_extensions()[suffix]} files"
+    else:
+        why = "not an image format srgan writes"
+    raise ConfigError(
+        f"cannot write {name}: expected a file name ending in one of {writable}, got {suffix or 'no suffix'!r} "
+        f"({why}); choose one of those extensions"
+    )
+
+
+def read_software(path: str | os.PathLike[str]) -> str | None:
+    """The EXIF / TIFF ``Software`` tag of an image file, read from its header (no pixel is decoded), or None.
+
+    A file that cannot be read, or has no such tag, gives None.
+    """
+    try:
+        with Image.open(os.fspath(path)) as image:
+            tags = getattr(image, "tag_v2", None)  # TIFF: the tags of the first page
+            if tags is not None:
+                value = tags.get(_SOFTWARE)
+            else:
+                raw = image.info.get("exif")
+                if not raw:
+                    return None
+                exif = Image.Exif()
+                exif.load(raw)
+                value = exif.get(_SOFTWARE)
+    except Exception:  # any unreadable file or metadata: not marked (it fails later with its own error)
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _with_software(exif: object, software: str) -> bytes:
+    """``exif`` (EXIF bytes or None) with its ``Software`` tag set to ``software``."""
+    block = Image.Exif()
+    if isinstance(exif, bytes) and exif:
+        try:
+            block.load(exif)
+        except Exception as e:  # a broken block is replaced, not fatal
+            logger.warning("dropping unreadable EXIF metadata (%s)", e)
+            block = Image.Exif()
+    block[_SOFTWARE] = software
+    return block.tobytes()
+
+
+def save_image(img: Image.Image, dest: str | os.PathLike[str], *, software: str | None = None) -> None:
+    """Save ``img`` to ``dest`` atomically, in the format its suffix names (:data:`SAVE_FORMATS`).
+
+    Modes the format cannot store are converted (float grey to 16 bits in PNG, kept as float in TIFF; 16-bit and
+    float grey to 8 bits outside PNG and TIFF; alpha dropped for JPEG, BMP and PPM); the ICC profile and EXIF data
+    are kept where the format stores them (PNG, JPEG, WebP, TIFF, AVIF); JPEG at quality 95. ``software`` sets the
+    EXIF ``Software`` tag in those formats (how ``srgan upscale`` marks its outputs). The folder is created if
+    needed, and a failure never leaves a partial file.
+
+    Raises:
+        ConfigError: ``dest``'s suffix is not a format srgan writes (see :func:`output_format`).
+        OSError: the file cannot be written.
+    """
+    fmt = output_format(dest)
     img = _fit_mode(img, fmt)
     kwargs: dict[str, object] = {}
     icc = img.info.get("icc_profile")
-    if icc and fmt in ("PNG", "JPEG", "WEBP", "TIFF"):
+    if icc and fmt in _EXIF_FORMATS:
         kwargs["icc_profile"] = icc
     exif = img.info.get("exif")
-    if exif and fmt in ("PNG", "JPEG", "WEBP", "TIFF"):
+    if software is not None and fmt in _EXIF_FORMATS:
+        exif = _with_software(exif, software)
+    if exif and fmt in _EXIF_FORMATS:
         kwargs["exif"] = exif
     if fmt == "JPEG":
         kwargs["quality"] = 95

@@ -10,7 +10,7 @@ from torch import nn
 
 from .errors import IncompatibleCheckpointError
 
-__all__ = ["canonical_state_dict", "describe_state_dict", "load_weights"]
+__all__ = ["canonical_state_dict", "check_state_dict", "describe_state_dict", "load_weights"]
 
 _WRAPPERS = ("params_ema", "params")  # BasicSR release files; EMA weights preferred
 
@@ -37,8 +37,41 @@ def describe_state_dict(state_dict: Mapping[str, Any], *, limit: int = 8) -> str
     return f"{len(state_dict)} entries: " + ", ".join(items) + more
 
 
+def _optional(key: str) -> bool:
+    """Entries a state dict may lack: BatchNorm ``num_batches_tracked`` counters (absent from older files)."""
+    return key.endswith("num_batches_tracked")
+
+
+def check_state_dict(
+    expected: Mapping[str, tuple[int, ...]], state_dict: Mapping[str, torch.Tensor], *, source: str, what: str
+) -> None:
+    """Check that ``state_dict`` has exactly the keys of ``expected`` (name -> shape), with those shapes.
+
+    ``expected`` comes from the model ``what`` names (e.g. built on the ``meta`` device, which costs no memory), so
+    a checkpoint whose stored config contradicts its weights is refused before a real model is built.
+
+    Raises:
+        IncompatibleCheckpointError: missing or unexpected keys, or wrong shapes (the first ten of each listed).
+    """
+    missing = sorted(k for k in expected if k not in state_dict and not _optional(k))
+    unexpected = sorted(k for k in state_dict if k not in expected)
+    bad_shapes = [
+        f"{k}: expected {expected[k]}, got {tuple(v.shape)}"
+        for k, v in state_dict.items()
+        if k in expected and tuple(v.shape) != tuple(expected[k])
+    ]
+    if missing or unexpected or bad_shapes:
+        needed = sum(1 for k in expected if not _optional(k))
+        raise IncompatibleCheckpointError(
+            f"{source} does not match {what}: missing keys {missing[:10]}, "
+            f"unexpected keys {unexpected[:10]}, wrong shapes {bad_shapes[:10]}. The file holds {len(state_dict)} "
+            f"entries, the model has {needed}: its weights are not those of this architecture (a corrupt file, or a "
+            "config that was edited); use the file as srgan saved it"
+        )
+
+
 def load_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor], *, source: str, what: str) -> None:
-    """``model.load_state_dict(state_dict)`` after checking every key and shape.
+    """``model.load_state_dict(state_dict)`` after checking every key and shape (:func:`check_state_dict`).
 
     BatchNorm ``num_batches_tracked`` counters absent from older files are taken from ``model``.
 
@@ -46,18 +79,7 @@ def load_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor], *, so
         IncompatibleCheckpointError: missing or unexpected keys, or wrong shapes (the first ten of each listed).
     """
     own = model.state_dict()
-    state = {k: v for k, v in own.items() if k.endswith("num_batches_tracked")}
+    check_state_dict({k: tuple(v.shape) for k, v in own.items()}, state_dict, source=source, what=what)
+    state = {k: v for k, v in own.items() if _optional(k)}
     state.update(state_dict)
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    bad_shapes = [
-        f"{k}: expected {tuple(own[k].shape)}, got {tuple(v.shape)}"
-        for k, v in state.items()
-        if k in own and own[k].shape != v.shape
-    ]
-    if missing or unexpected or bad_shapes:
-        raise IncompatibleCheckpointError(
-            f"{source} does not match {what}: missing keys {missing[:10]}, "
-            f"unexpected keys {unexpected[:10]}, wrong shapes {bad_shapes[:10]}"
-        )
     model.load_state_dict(state)

@@ -6,9 +6,12 @@ is set and not empty, else ``platformdirs.user_cache_path("srgan")``. ``SRGAN_OF
 :class:`~srgan.errors.OfflineModeError`.
 
 A download never leaves a broken file in the cache: it streams into ``<name>.<random>.incomplete`` in the destination
-folder, hashes while streaming, checks the length and the sha256, then ``os.replace``-s the file into place. A lock
-file ``<name>.lock`` (``fcntl.flock`` on POSIX, ``msvcrt.locking`` on Windows, released by the OS if the process
-dies) makes concurrent processes download a file once; the others wait and reuse it.
+folder, hashes while streaming, checks the length, the sha256 and (given a ``verify`` function, as
+:meth:`srgan.SRGAN.from_pretrained` passes) that the file loads as a checkpoint, then ``os.replace``-s the file into
+place. A cached file that fails these checks later is deleted and downloaded again once. Downloads are capped at
+``$SRGAN_MAX_DOWNLOAD_BYTES`` (default 2 GiB). A lock file ``<name>.lock`` (``fcntl.flock`` on POSIX,
+``msvcrt.locking`` on Windows, released by the OS if the process dies) makes concurrent processes download a file
+once; the others wait and reuse it.
 """
 
 from __future__ import annotations
@@ -22,20 +25,33 @@ import pathlib
 import sys
 import time
 import types
-from urllib.parse import unquote, urljoin, urlsplit
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import SplitResult, unquote, urljoin, urlsplit
 
 import platformdirs
 import requests
 
 from ._files import atomic_replace
-from .errors import CacheDirError, ChecksumMismatchError, ConfigError, DownloadError, OfflineModeError
+from .errors import (
+    CacheDirError,
+    CheckpointError,
+    ChecksumMismatchError,
+    ConfigError,
+    DownloadError,
+    DownloadTooLargeError,
+    OfflineModeError,
+)
 
-__all__ = ["cache_dir", "download", "is_offline", "sha256_file"]
+__all__ = ["DEFAULT_MAX_DOWNLOAD_BYTES", "cache_dir", "download", "is_offline", "max_download_bytes", "sha256_file"]
 
 logger = logging.getLogger(__name__)
 
 _CACHE_ENV = "SRGAN_CACHE_DIR"
 _OFFLINE_ENV = "SRGAN_OFFLINE"
+_MAX_BYTES_ENV = "SRGAN_MAX_DOWNLOAD_BYTES"
+DEFAULT_MAX_DOWNLOAD_BYTES = 2 * 1024**3
+"""Largest download accepted when neither ``max_bytes`` nor ``$SRGAN_MAX_DOWNLOAD_BYTES`` says otherwise (2 GiB)."""
 _TRUE_VALUES = frozenset({"1", "true", "yes", "on"})
 
 _CHUNK_SIZE = 1 << 20  # bytes read / hashed at a time
@@ -52,16 +68,50 @@ def cache_dir() -> pathlib.Path:
 
     Returns:
         ``$SRGAN_CACHE_DIR`` if set and not empty (``~`` expanded), else ``platformdirs.user_cache_path("srgan")``.
+
+    Raises:
+        ConfigError: ``$SRGAN_CACHE_DIR`` cannot be a folder path (``~user`` of an unknown user...).
     """
     value = os.environ.get(_CACHE_ENV)
     if value:
-        return pathlib.Path(value).expanduser()
+        try:
+            return pathlib.Path(value).expanduser()
+        except (RuntimeError, ValueError) as e:  # RuntimeError: no home folder for "~" or "~user"
+            raise ConfigError(
+                f"{_CACHE_ENV}={value!r} is not a usable folder path ({e}); set {_CACHE_ENV} to a folder srgan may "
+                "write to, e.g. an absolute path, or unset it to use the default cache folder"
+            ) from e
     return platformdirs.user_cache_path("srgan")
 
 
 def is_offline() -> bool:
     """Return whether ``SRGAN_OFFLINE`` is ``1``, ``true``, ``yes`` or ``on`` (any case)."""
     return os.environ.get(_OFFLINE_ENV, "").strip().lower() in _TRUE_VALUES
+
+
+def max_download_bytes() -> int:
+    """The largest download :func:`download` accepts when not given ``max_bytes``.
+
+    Returns:
+        ``$SRGAN_MAX_DOWNLOAD_BYTES`` (a positive number of bytes) when set and not empty, else
+        :data:`DEFAULT_MAX_DOWNLOAD_BYTES` (2 GiB).
+
+    Raises:
+        ConfigError: the variable is not a positive integer.
+    """
+    value = os.environ.get(_MAX_BYTES_ENV, "").strip()
+    if not value:
+        return DEFAULT_MAX_DOWNLOAD_BYTES
+    try:
+        limit = int(value)
+    except ValueError:
+        limit = 0
+    if limit < 1:
+        raise ConfigError(
+            f"{_MAX_BYTES_ENV} must be a positive number of bytes, got {value!r}; e.g. {_MAX_BYTES_ENV}=4294967296 "
+            f"for 4 GiB, or unset it for the default ({DEFAULT_MAX_DOWNLOAD_BYTES})"
+        )
+    return limit
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
@@ -81,6 +131,8 @@ def download(
     progress: bool | None = None,
     timeout: float = 30.0,
     retries: int = 3,
+    verify: Callable[[pathlib.Path], object] | None = None,
+    max_bytes: int | None = None,
 ) -> pathlib.Path:
     """Download ``url`` into ``cache_dir() / "weights"`` once and return the cached file's path.
 
@@ -89,8 +141,8 @@ def download(
     sha256 ``1a2b3c4d...`` becomes ``srresnet-x4-1a2b3c4d.pt``), else of the sha256 of the URL (without its
     query string). So two different files published under the same name never share a cache entry.
 
-    A cached file is reused without any request; with ``sha256`` it is verified first, and a mismatching one is
-    logged as a warning, deleted and downloaded again.
+    A cached file is reused without any request once it passes the checks (its ``sha256`` when given, ``verify``
+    when given); one that fails them is logged as a warning, deleted and downloaded again, once.
 
     Args:
         url: ``https://`` URL. Plain ``http://`` only to a loopback host (``localhost``, ``127.0.0.1``, ``::1``)
@@ -102,16 +154,26 @@ def download(
         timeout: Seconds to wait for the connection and for each read from the server.
         retries: How many times to retry after a connection error, timeout, short body or HTTP 5xx, waiting
             0.5 s, 1 s, 2 s... in between. HTTP 4xx is never retried.
+        verify: Called with the path of the complete download (still a temporary file) before it is moved into
+            the cache, and with the cached file before it is reused; it raises
+            :class:`~srgan.errors.CheckpointError` when the file is not usable. ``from_pretrained`` passes
+            one that loads the checkpoint.
+        max_bytes: Largest download accepted, in bytes; ``None``: :func:`max_download_bytes`
+            (``$SRGAN_MAX_DOWNLOAD_BYTES``, default 2 GiB).
 
     Returns:
         Path of the verified file in the cache.
 
     Raises:
-        ConfigError: Unsupported URL scheme, malformed ``sha256``, bad ``filename``, ``timeout`` or ``retries``.
-        OfflineModeError: ``SRGAN_OFFLINE`` is set and the file is not in the cache.
+        ConfigError: Malformed URL or unsupported scheme, malformed ``sha256``, bad ``filename``, ``timeout``,
+            ``retries`` or ``max_bytes``, unusable ``$SRGAN_CACHE_DIR`` or ``$SRGAN_MAX_DOWNLOAD_BYTES``.
+        OfflineModeError: ``SRGAN_OFFLINE`` is set and the file is not in the cache (or fails the checks).
         CacheDirError: The cache folder cannot be created or written.
         ChecksumMismatchError: The downloaded bytes do not match ``sha256`` (nothing is kept).
-        DownloadError: Refused URL or redirect, HTTP error, or still failing after ``retries`` retries.
+        CheckpointError: ``verify`` refused the downloaded file (nothing is kept); the message names the URL.
+        DownloadTooLargeError: The file is larger than ``max_bytes`` (nothing is kept; not retried).
+        DownloadError: Refused URL or redirect, HTTP error, connection failure, or still failing after
+            ``retries`` retries.
     """
     expected = _normalize_sha256(sha256)
     _check_url(url, has_sha256=expected is not None)
@@ -119,15 +181,20 @@ def download(
         raise ConfigError(f"timeout must be a positive number of seconds, got {timeout!r}")
     if retries < 0:
         raise ConfigError(f"retries must be >= 0, got {retries!r}")
+    if max_bytes is None:
+        max_bytes = max_download_bytes()
+    elif isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
+        raise ConfigError(f"max_bytes must be a positive number of bytes, got {max_bytes!r}")
     name = _target_name(url, expected, filename)
     folder = cache_dir() / "weights"
     target = folder / name
 
-    if target.is_file() and (expected is None or sha256_file(target) == expected):
+    problem = _cached_problem(target, expected, verify) if target.is_file() else None
+    if target.is_file() and problem is None:
         logger.debug("using cached %s", target)
         return target
     if is_offline():
-        state = "is missing" if not target.exists() else "does not match the expected sha256"
+        state = "is missing" if problem is None else problem
         raise OfflineModeError(
             f"{_OFFLINE_ENV} is set, so {url} cannot be downloaded and the cached file {target} {state}. "
             f"Download the file elsewhere and place it at {target}, or unset {_OFFLINE_ENV}."
@@ -140,25 +207,49 @@ def download(
     with _FileLock(folder / f"{name}.lock", timeout=_LOCK_TIMEOUT):
         # Another process may have finished (or broken) the file while we waited for the lock.
         if target.is_file():
-            if expected is None:
+            problem = _cached_problem(target, expected, verify)
+            if problem is None:
                 return target
-            got = sha256_file(target)
-            if got == expected:
-                return target
-            logger.warning(
-                "cached file %s has sha256 %s, expected %s; deleting it and downloading it again from %s",
-                target,
-                got,
-                expected,
-                url,
-            )
+            logger.warning("cached file %s %s; deleting it and downloading it again from %s", target, problem, url)
             try:
                 target.unlink()
             except OSError as e:
                 raise _cache_dir_error(folder, f"does not allow deleting the corrupt file {target.name}", e) from e
         _remove_stale_incomplete(folder)
-        _download_with_retries(url, target, expected=expected, progress=progress, timeout=timeout, retries=retries)
+        _download_with_retries(
+            url,
+            target,
+            _Checks(expected=expected, verify=verify, max_bytes=max_bytes),
+            progress=progress,
+            timeout=timeout,
+            retries=retries,
+        )
     return target
+
+
+@dataclass(frozen=True)
+class _Checks:
+    """What a download must pass before it enters the cache."""
+
+    expected: str | None
+    verify: Callable[[pathlib.Path], object] | None
+    max_bytes: int
+
+
+def _cached_problem(
+    target: pathlib.Path, expected: str | None, verify: Callable[[pathlib.Path], object] | None
+) -> str | None:
+    """Why the cached ``target`` cannot be used (for a log line or an error), or None if it passes the checks."""
+    if expected is not None:
+        got = sha256_file(target)
+        if got != expected:
+            return f"has sha256 {got}, expected {expected}"
+    if verify is not None:
+        try:
+            verify(target)
+        except CheckpointError as e:
+            return f"is not a usable checkpoint ({e})"
+    return None
 
 
 class _TransientError(DownloadError):
@@ -179,7 +270,7 @@ def _backoff_delay(attempt: int) -> float:
 
 
 def _download_with_retries(
-    url: str, target: pathlib.Path, *, expected: str | None, progress: bool | None, timeout: float, retries: int
+    url: str, target: pathlib.Path, checks: _Checks, *, progress: bool | None, timeout: float, retries: int
 ) -> None:
     last: Exception | None = None
     for attempt in range(retries + 1):
@@ -188,26 +279,29 @@ def _download_with_retries(
             logger.warning("downloading %s failed (%s); retry %d of %d in %.1f s", url, last, attempt, retries, delay)
             time.sleep(delay)
         try:
-            _download_once(url, target, expected=expected, progress=progress, timeout=timeout)
+            _download_once(url, target, checks, progress=progress, timeout=timeout)
             return
         except requests.exceptions.SSLError as e:  # a ConnectionError, but retrying will not fix a certificate
             raise DownloadError(f"TLS error while downloading {url}: {e}") from e
         except _RETRYABLE as e:
             last = e
+        except requests.RequestException as e:  # InvalidURL (e.g. from a redirect), TooManyRedirects...: final
+            raise DownloadError(f"could not download {url}: {e}. Check the URL, then try again.") from e
     raise DownloadError(
         f"could not download {url} after {retries + 1} attempt(s): {last}. "
         "Check the network connection and the URL, then try again."
     ) from last
 
 
-def _download_once(
-    url: str, target: pathlib.Path, *, expected: str | None, progress: bool | None, timeout: float
-) -> None:
+def _download_once(url: str, target: pathlib.Path, checks: _Checks, *, progress: bool | None, timeout: float) -> None:
     """One attempt: stream into a temporary file next to ``target``, verify it, move it into place."""
     from tqdm import tqdm  # imported here: ``import srgan`` stays light
 
+    expected = checks.expected
     with _open(url, timeout=timeout) as response:
         total = _content_length(response)
+        if total is not None and total > checks.max_bytes:
+            raise _too_large(url, f"{total} bytes (Content-Length)", checks.max_bytes)
         stage = "create"
         try:
             with atomic_replace(target, suffix=".incomplete", hidden=False) as (f, tmp):
@@ -226,13 +320,15 @@ def _download_once(
                     ) as bar:
                         for chunk in response.iter_content(chunk_size=_CHUNK_SIZE):
                             data = chunk.encode() if isinstance(chunk, str) else chunk  # never str: no decode_unicode
+                            if received + len(data) > checks.max_bytes:
+                                raise _too_large(url, f"more than {checks.max_bytes} bytes", checks.max_bytes)
                             digest.update(data)
                             f.write(data)
                             received += len(data)
                             bar.update(len(data))
                         f.flush()
                         os.fsync(f.fileno())
-                except requests.RequestException:  # network errors are OSErrors too: let the retry loop see them
+                except (requests.RequestException, DownloadError):  # OSErrors too, but not the cache folder's
                     raise
                 except OSError as e:
                     raise _cache_dir_error(
@@ -249,6 +345,8 @@ def _download_once(
                         "expected sha256; otherwise the URL serves a wrong or corrupt file: report it or use another "
                         "mirror."
                     )
+                if checks.verify is not None:
+                    _verify_download(checks.verify, tmp, url=url, target=target)
                 stage = "replace"  # atomic_replace renames the file into place when this block ends
         except OSError as e:
             if stage == "create":
@@ -259,17 +357,46 @@ def _download_once(
         logger.info("saved %s (%d bytes, sha256 %s)", target, received, got)
 
 
+def _verify_download(
+    verify: Callable[[pathlib.Path], object], tmp: pathlib.Path, *, url: str, target: pathlib.Path
+) -> None:
+    """Run ``verify`` on the complete download ``tmp``; its refusal becomes an error naming the URL."""
+    try:
+        verify(tmp)
+    except CheckpointError as e:
+        detail = str(e).replace(str(tmp), "the download")
+        raise type(e)(
+            f"{url} did not serve a usable checkpoint: {detail}. Nothing was saved to {target}; check the URL (the "
+            "server may have sent an error or login page), then try again"
+        ) from e
+
+
+def _too_large(url: str, size: str, limit: int) -> DownloadTooLargeError:
+    return DownloadTooLargeError(
+        f"{url} is larger than the download limit of {limit} bytes ({size}); the download was stopped and "
+        f"nothing was cached. If you trust this file, raise the limit with {_MAX_BYTES_ENV}=<bytes> (or "
+        "max_bytes= in srgan.hub.download)"
+    )
+
+
 def _open(url: str, *, timeout: float) -> requests.Response:
     """GET ``url`` streaming, following safe redirects by hand; return a 200 response (caller closes it)."""
     current = url
     for _ in range(_MAX_REDIRECTS + 1):
-        response = requests.get(
-            current, stream=True, timeout=(timeout, timeout), allow_redirects=False, headers=_HEADERS
-        )
+        try:
+            response = requests.get(
+                current, stream=True, timeout=(timeout, timeout), allow_redirects=False, headers=_HEADERS
+            )
+        except requests.RequestException:
+            raise
+        except ValueError as e:  # requests parses a redirect's Location even when not following it
+            raise DownloadError(
+                f"could not download {current}: the server answered with a malformed URL ({e}); check the URL"
+            ) from e
         if response.is_redirect:
             location = response.headers["location"]
             response.close()
-            following = urljoin(current, location)
+            following = urljoin(current, location)  # parses: requests already did, or raised above
             _check_redirect(current, following)
             logger.debug("%s redirects to %s", current, following)
             current = following
@@ -307,13 +434,30 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _check_url(url: str, *, has_sha256: bool) -> None:
+def _split_url(url: str) -> tuple[SplitResult, int | None]:
+    """``urlsplit(url)`` and its port; ValueError for a malformed URL (bad IPv6 brackets, port not in 1..65535)."""
     parts = urlsplit(url)
+    port = parts.port  # raises ValueError for a port out of range or not a number
+    if port == 0:
+        raise ValueError("port 0 is not a port a server listens on")
+    return parts, port
+
+
+def _check_url(url: str, *, has_sha256: bool) -> None:
+    try:
+        parts, _ = _split_url(url)
+    except ValueError as e:
+        raise ConfigError(
+            f"cannot download {url!r}: malformed URL ({e}); check the URL (host, [IPv6] brackets, port 1-65535)"
+        ) from e
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
-        raise ConfigError(f"cannot download {url!r}: only https:// URLs are supported, got scheme {parts.scheme!r}")
+        raise ConfigError(
+            f"cannot download {url!r}: only https:// and http:// URLs are supported, got scheme {parts.scheme!r}; "
+            "check the URL"
+        )
     if not parts.hostname:
-        raise ConfigError(f"cannot download {url!r}: the URL has no host")
+        raise ConfigError(f"cannot download {url!r}: the URL has no host; check the URL")
     if scheme == "http" and not has_sha256 and not _is_loopback(parts.hostname):
         raise DownloadError(
             f"refusing to download {url} over plain http without a sha256: the file could be altered in transit. "
@@ -322,7 +466,11 @@ def _check_url(url: str, *, has_sha256: bool) -> None:
 
 
 def _check_redirect(source: str, location: str) -> None:
-    old, new = urlsplit(source), urlsplit(location)
+    old = urlsplit(source)
+    try:
+        new, _ = _split_url(location)
+    except ValueError as e:
+        raise DownloadError(f"refusing redirect from {source} to the malformed URL {location!r} ({e})") from e
     if new.scheme.lower() not in ("http", "https"):
         raise DownloadError(f"refusing redirect from {source} to {location}: unsupported scheme {new.scheme!r}")
     if old.scheme.lower() == "https" and new.scheme.lower() == "http":

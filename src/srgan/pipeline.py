@@ -180,9 +180,10 @@ class SRGAN:
             image: a PIL image (RGB, RGBA, L, LA, P, CMYK, I;16, I, F: see the inference guide), a numpy array
                 (H, W) or (H, W, C) uint8/uint16/float in [0, 1], a tensor (C, H, W) or (N, C, H, W) float in
                 [0, 1] or uint8, or a path to an image file (returns a PIL image).
-            tile: tile size in input pixels; None picks one that bounds memory. Tiles overlap by the
-                generator's receptive field, so the result equals an untiled run (no seams).
-            max_output_pixels: refuse inputs whose output would exceed this many pixels (None: no limit).
+            tile: tile size in input pixels (a whole number >= 1); None picks one that bounds memory. Tiles overlap
+                by the generator's receptive field, so the result equals an untiled run (no seams).
+            max_output_pixels: refuse inputs whose output would exceed this many pixels per image (a tensor batch
+                of N images is not multiplied by N); None: no limit.
             self_ensemble: geometric self-ensemble: upscale the 8 flips/transposes of the image and average the
                 results mapped back (8x the time, plus one float32 buffer of the output's size). Gains 0.1 - 0.2 dB
                 PSNR with a pixel-loss model such as ``srresnet-x4``; it also averages away part of a GAN model's
@@ -193,22 +194,23 @@ class SRGAN:
                 is the network's output unchanged. Costs one float32 copy of the network's output.
 
         Raises:
-            ConfigError: ``outscale`` is not a number > 0.
-            InvalidImageError: unreadable file, unsupported mode/dtype/shape, NaN/inf values.
-            ImageTooLargeError: the network's output or the final output larger than ``max_output_pixels``.
+            ConfigError: ``outscale`` is not a number > 0, or ``tile`` not a whole number >= 1.
+            InvalidImageError: unreadable file, unsupported type/mode/dtype/shape/device, NaN/inf values.
+            ImageTooLargeError: the network's output or the final output of one image larger than
+                ``max_output_pixels``.
         """
         resize = self._outscale(outscale)
+        tile = _check_tile(tile)
         if isinstance(image, (str, os.PathLike)):
             # Check the size from the header, before decoding.
             image = _image.open_image(image, max_pixels=max_output_pixels, scale=self.scale)
         h, w = _image.pixel_count(image)
-        batch = image.shape[0] if isinstance(image, torch.Tensor) and image.ndim == 4 else 1
         out_h, out_w = (h * self.scale, w * self.scale) if resize is None else _outscale_size(h, w, resize)
-        out_px = batch * max(h * w * self.scale**2, out_h * out_w)
+        out_px = max(h * w * self.scale**2, out_h * out_w)  # per image, as documented: a batch is not counted
         if max_output_pixels is not None and out_px > max_output_pixels:
             raise ImageTooLargeError(
-                f"a {w}x{h} input (batch {batch}) would give {w * self.scale}x{h * self.scale} network output "
-                f"and {out_w}x{out_h} output ({out_px} pixels), more than max_output_pixels={max_output_pixels}; "
+                f"a {w}x{h} input would give {w * self.scale}x{h * self.scale} network output and {out_w}x{out_h} "
+                f"output ({out_px} pixels per image), more than max_output_pixels={max_output_pixels}; "
                 "pass a larger max_output_pixels (or None) if you have the memory"
             )
         prep = _image.prepare(image)
@@ -246,7 +248,8 @@ class SRGAN:
         """
         if workers < 1 or prefetch < 1:
             raise ConfigError(f"workers and prefetch must be >= 1, got {workers} and {prefetch}")
-        self._outscale(outscale)  # a bad outscale fails here, before any image is read
+        self._outscale(outscale)  # a bad outscale or tile fails here, before any image is read
+        tile = _check_tile(tile)
 
         def load(item: Any) -> Any:
             if isinstance(item, (str, os.PathLike)):
@@ -294,6 +297,7 @@ class SRGAN:
         (N, 3, round(outscale * H), round(outscale * W))).
         """
         resize = self._outscale(outscale)
+        tile = _check_tile(tile)
         if x.ndim != 4 or x.shape[1] != 3 or not x.is_floating_point():
             raise InvalidImageError(
                 f"expected a (N, 3, H, W) float tensor in [0, 1], got shape {tuple(x.shape)} and dtype {x.dtype}; "
@@ -431,6 +435,20 @@ class SRGAN:
                     model = model.to(memory_format=torch.channels_last)
                 self._models[key] = model
         return model
+
+
+def _check_tile(tile: object) -> int | None:
+    """``tile`` as an int (or None); ConfigError unless None or a whole number >= 1 (``256`` or ``256.0``)."""
+    if tile is None:
+        return None
+    if isinstance(tile, (int, float, np.integer, np.floating)) and not isinstance(tile, bool):
+        number = float(tile)
+        if math.isfinite(number) and number.is_integer() and number >= 1:
+            return int(number)
+    raise ConfigError(
+        f"tile must be a whole number of input pixels >= 1 or None, got {tile!r}; e.g. tile=256, or None to "
+        "choose one from the memory budget"
+    )
 
 
 def _outscale_size(h: int, w: int, outscale: float) -> tuple[int, int]:

@@ -34,8 +34,15 @@ from typing import IO, Any, cast
 import torch
 
 from ._files import atomic_write
-from ._state_dict import canonical_state_dict, load_weights
-from .errors import CheckpointError, ChecksumMismatchError, ConfigError, IncompatibleCheckpointError, UnknownModelError
+from ._state_dict import canonical_state_dict, check_state_dict, load_weights
+from .errors import (
+    CheckpointError,
+    ChecksumMismatchError,
+    ConfigError,
+    IncompatibleCheckpointError,
+    SRGANError,
+    UnknownModelError,
+)
 from .models import ModelConfig, SRModel, registry
 from .models.generator import ARCHITECTURE as SRGAN_ARCHITECTURE
 from .models.generator import GeneratorConfig
@@ -52,6 +59,7 @@ __all__ = [
     "save_checkpoint",
     "load_checkpoint",
     "build_generator",
+    "check_architecture",
     "infer_config",
     "checked_tensors",
     "Checkpoint",
@@ -301,20 +309,46 @@ def infer_config(state_dict: dict[str, torch.Tensor]) -> GeneratorConfig:
 def _torch_load(path: Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
+    except (FileNotFoundError, IsADirectoryError, PermissionError, MemoryError):
+        raise
+    except Exception as e:
+        not_torch = _not_a_torch_file(path)
+        if not_torch is not None:
+            raise CheckpointError(
+                f"{path} is not a PyTorch checkpoint: {not_torch}. Check where it came from, delete it and download "
+                "or save it again"
+            ) from e
+        if not isinstance(e, pickle.UnpicklingError):
+            raise _unreadable(path, e) from e
         raise CheckpointError(
             f"refused to load {path}: it is not a plain-data checkpoint (weights_only loading rejected it: "
             f"{_unpickling_reason(e)}). It may contain code; only load files you trust, and convert them to "
             "a plain state dict."
         ) from e
-    except (FileNotFoundError, IsADirectoryError, PermissionError, MemoryError):
-        raise
-    except Exception as e:
-        detail = str(e).splitlines()[0] if str(e) else ""
-        raise CheckpointError(
-            f"cannot read {path} as a PyTorch checkpoint ({type(e).__name__}: {detail}); the file is corrupt, "
-            "truncated or not a checkpoint: delete it and download or save it again"
-        ) from e
+
+
+def _unreadable(path: Path, e: Exception) -> CheckpointError:
+    detail = str(e).splitlines()[0] if str(e) else ""
+    return CheckpointError(
+        f"cannot read {path} as a PyTorch checkpoint ({type(e).__name__}: {detail}); the file is corrupt, "
+        "truncated or not a checkpoint: delete it and download or save it again"
+    )
+
+
+def _not_a_torch_file(path: Path) -> str | None:
+    """Why ``path`` cannot be a file ``torch.save`` wrote (a zip archive or a pickle), or None if it may be one."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+    except OSError:
+        return None
+    if head.startswith((b"PK", b"\x80")):  # torch.save's zip format; a pickle of protocol 2 or later
+        return None
+    if not head:
+        return "the file is empty"
+    if head.lstrip().lower().startswith((b"<!doctype html", b"<html")):
+        return f"it is an HTML page (it starts with {head[:32]!r}), such as a web server's error or login page"
+    return f"it starts with {head[:32]!r}, neither a zip archive nor a pickle"
 
 
 def _unpickling_reason(error: Exception) -> str:
@@ -348,29 +382,15 @@ def load_checkpoint(path: str | os.PathLike[str], *, sha256: str | None = None) 
             )
     obj = _torch_load(path)
     if not isinstance(obj, dict):
-        raise CheckpointError(f"{path} holds a {type(obj).__name__}, expected a dict (checkpoint or state dict)")
+        raise CheckpointError(
+            f"{path} holds a {type(obj).__name__}, expected a dict (an srgan checkpoint or a state dict): it is not "
+            "a model file srgan can load"
+        )
     if "format" in obj:
-        if obj.get("format") != FORMAT:
-            raise IncompatibleCheckpointError(f"{path} has format {obj.get('format')!r}, expected {FORMAT!r}")
-        version = obj.get("format_version")
-        if not isinstance(version, int) or version > FORMAT_VERSION:
-            raise IncompatibleCheckpointError(
-                f"{path} uses checkpoint format version {version!r}, newer than this srgan supports "
-                f"({FORMAT_VERSION}): upgrade srgan (pip install -U srgan)"
-            )
-        try:
-            arch = registry.get(str(obj.get("arch", _OWN_ARCH)))
-            config = arch.config_from_dict(dict(obj["config"]))
-            state = dict(obj["state_dict"])
-        except (KeyError, TypeError) as e:
-            raise CheckpointError(f"{path} is missing the {e} entry of an srgan checkpoint") from e
-        except ConfigError as e:
-            raise IncompatibleCheckpointError(f"{path}: {e}") from e
-        meta = dict(obj.get("meta") or {})
+        arch, config, state, meta = _read_srgan_checkpoint(obj, path)
     else:
-        state = canonical_state_dict(obj)
-        arch = registry.detect(state)
-        config = arch.config_from_state_dict(state)
+        state = _string_keys(canonical_state_dict(obj), path)
+        arch, config = _architecture_of(state, path)
         meta = {}
     if not arch.is_generator:
         raise IncompatibleCheckpointError(
@@ -380,16 +400,112 @@ def load_checkpoint(path: str | os.PathLike[str], *, sha256: str | None = None) 
     return Checkpoint(config=config, state_dict=checked_tensors(state, source=str(path)), meta=meta)
 
 
+_EDITED = "the file is corrupt or was not written by srgan: use the checkpoint as srgan saved it"
+
+
+def _read_srgan_checkpoint(
+    obj: dict[Any, Any], path: Path
+) -> tuple[registry.Architecture[Any, Any], ModelConfig, dict[str, Any], dict[str, Any]]:
+    """Architecture, config, state dict and meta of a dict in srgan's checkpoint format, each entry checked."""
+    if obj.get("format") != FORMAT:
+        raise IncompatibleCheckpointError(f"{path} has format {obj.get('format')!r}, expected {FORMAT!r}")
+    version = obj.get("format_version")
+    if type(version) is not int or version < 1:
+        raise CheckpointError(
+            f"{path} has checkpoint format version {version!r}, expected an integer from 1 to {FORMAT_VERSION}; "
+            + _EDITED
+        )
+    if version > FORMAT_VERSION:
+        raise IncompatibleCheckpointError(
+            f"{path} uses checkpoint format version {version!r}, newer than this srgan supports "
+            f"({FORMAT_VERSION}): upgrade srgan (pip install -U srgan)"
+        )
+    for key in ("config", "state_dict"):
+        if key not in obj:
+            raise CheckpointError(f"{path} has no {key!r} entry, which every srgan checkpoint has; " + _EDITED)
+    entries = {"config": obj["config"], "state_dict": obj["state_dict"], "meta": obj.get("meta") or {}}
+    for key, value in entries.items():
+        if not isinstance(value, Mapping):
+            raise CheckpointError(
+                f"{path}: expected its {key!r} entry to be a dict, got {type(value).__name__} {value!r:.60}; " + _EDITED
+            )
+    name = obj.get("arch", _OWN_ARCH)
+    if not isinstance(name, str):
+        raise CheckpointError(
+            f"{path}: expected its 'arch' entry to be an architecture name, got {type(name).__name__}; " + _EDITED
+        )
+    try:
+        arch = registry.get(name)
+    except ConfigError as e:
+        raise IncompatibleCheckpointError(f"{path}: {e}") from e
+    try:
+        config = arch.config_from_dict(dict(entries["config"]))
+    except ConfigError as e:
+        advice = "" if "upgrade srgan" in str(e) else "; " + _EDITED
+        raise IncompatibleCheckpointError(
+            f"{path} has an unusable architecture config {dict(entries['config'])!r:.200}: {e}{advice}"
+        ) from e
+    return arch, config, _string_keys(entries["state_dict"], path), dict(entries["meta"])
+
+
+def _string_keys(state: Mapping[Any, Any], path: Path) -> dict[str, Any]:
+    """``state`` as a dict, after checking that every key is a string (a parameter name)."""
+    for key in state:
+        if not isinstance(key, str):
+            raise CheckpointError(
+                f"{path}: expected string state-dict keys (parameter names such as 'head.0.weight'), got "
+                f"{type(key).__name__} {key!r}; the file is not a state dict srgan can load"
+            )
+    return dict(state)
+
+
+def _architecture_of(state: dict[str, Any], path: Path) -> tuple[registry.Architecture[Any, Any], ModelConfig]:
+    """The architecture of a plain state dict and its config, read from the keys and shapes by the registry.
+
+    Registered architectures (srgan's and others') parse untrusted data here: whatever they raise becomes an
+    :class:`IncompatibleCheckpointError` naming the file.
+    """
+    try:
+        arch = registry.detect(state)
+        config: ModelConfig = arch.config_from_state_dict(state)
+    except CheckpointError as e:
+        raise type(e)(f"{path}: {e}") from e
+    except ConfigError as e:  # the shapes describe a config outside its architecture's bounds
+        raise IncompatibleCheckpointError(f"{path}: its weights describe an unusable model: {e}; {_EDITED}") from e
+    except SRGANError:
+        raise
+    except (ValueError, TypeError, IndexError, KeyError, AttributeError, ZeroDivisionError) as e:
+        raise IncompatibleCheckpointError(
+            f"{path}: cannot read the architecture from its state dict ({type(e).__name__}: {e}). The file is "
+            "corrupt, or holds a model srgan does not know; use a checkpoint saved by srgan or a registered "
+            "architecture's state dict"
+        ) from e
+    return arch, config
+
+
 def checked_tensors(state_dict: Mapping[str, Any], *, source: str) -> dict[str, torch.Tensor]:
     """The entries of ``state_dict``, floating tensors as float32.
 
     Raises:
-        CheckpointError: an entry is not a tensor, or holds NaN or inf.
+        CheckpointError: a key is not a string; an entry is not a dense tensor, has fewer bytes of data than its
+            shape needs (an expanded view: a tiny file could otherwise claim gigabytes of weights), or holds NaN
+            or inf.
     """
     out: dict[str, torch.Tensor] = {}
     for k, v in state_dict.items():
+        if not isinstance(k, str):
+            raise CheckpointError(f"{source}: expected string state-dict keys, got {type(k).__name__} {k!r}")
         if not isinstance(v, torch.Tensor):
             raise CheckpointError(f"{source}: entry {k!r} is a {type(v).__name__}, expected a tensor")
+        if v.layout != torch.strided:
+            raise CheckpointError(f"{source}: tensor {k!r} has layout {v.layout}, expected a dense tensor")
+        needed = v.numel() * v.element_size()
+        held = v.untyped_storage().nbytes() - v.storage_offset() * v.element_size()
+        if needed > held:
+            raise CheckpointError(
+                f"{source}: tensor {k!r} of shape {tuple(v.shape)} has {held} bytes of data for its {v.numel()} "
+                f"values ({needed} bytes): an expanded or overlapping view, not weights; {_EDITED}"
+            )
         if v.is_floating_point():
             v = v.float()
             if not torch.isfinite(v).all():
@@ -401,15 +517,44 @@ def checked_tensors(state_dict: Mapping[str, Any], *, source: str) -> dict[str, 
 def build_generator(checkpoint: Checkpoint, *, source: str = "checkpoint") -> SRModel:
     """The model of the checkpoint's architecture with its weights, in eval mode, fp32, on CPU.
 
-    The one build path of every architecture: the registered architecture of ``checkpoint.config`` builds the model
-    (a :class:`Generator` for srgan's own checkpoints, a :class:`~srgan.models.ClassicSRGANGenerator`,
-    :class:`~srgan.models.MSRResNet`... for the others), then the weights are loaded with every key and shape
-    checked.
+    The one build path of every architecture: :func:`check_architecture` first compares the state dict's keys and
+    shapes with those of the architecture's model (built on the ``meta`` device: no memory), so a config that
+    contradicts its weights is refused before anything is allocated; then the registered architecture of
+    ``checkpoint.config`` builds the model (a :class:`Generator` for srgan's own checkpoints, a
+    :class:`~srgan.models.ClassicSRGANGenerator`, :class:`~srgan.models.MSRResNet`... for the others) and the
+    weights are loaded.
 
     Raises:
         IncompatibleCheckpointError: the state dict does not match the architecture (keys and shapes listed).
     """
-    model: SRModel = registry.for_config(checkpoint.config).build(checkpoint.config)
-    what = f"{type(model).__name__}({checkpoint.config})"
-    load_weights(model, checkpoint.state_dict, source=source, what=what)
+    arch = registry.for_config(checkpoint.config)
+    check_architecture(checkpoint, source=source)
+    model: SRModel = arch.build(checkpoint.config)
+    load_weights(model, checkpoint.state_dict, source=source, what=_describe(arch, checkpoint.config))
     return model.eval()
+
+
+def check_architecture(checkpoint: Checkpoint, *, source: str = "checkpoint") -> None:
+    """Check that the checkpoint's state dict has exactly the keys and shapes of its config's model, without
+    building that model: the architecture builds it on the ``meta`` device (shapes, no data).
+
+    An architecture whose ``build`` cannot run on the ``meta`` device is skipped here (logged at debug level);
+    :func:`build_generator` still checks its weights once the model is built.
+
+    Raises:
+        IncompatibleCheckpointError: missing or unexpected keys, or wrong shapes (the first ten of each listed).
+    """
+    arch = registry.for_config(checkpoint.config)
+    try:
+        with torch.device("meta"):
+            shapes = {k: tuple(v.shape) for k, v in arch.build(checkpoint.config).state_dict().items()}
+    except ConfigError:
+        raise
+    except Exception as e:  # e.g. a third-party build that needs real tensors
+        logger.debug("cannot build %r on the meta device (%s); checking its weights after building", arch.name, e)
+        return
+    check_state_dict(shapes, checkpoint.state_dict, source=source, what=_describe(arch, checkpoint.config))
+
+
+def _describe(arch: registry.Architecture[Any, Any], config: ModelConfig) -> str:
+    return f"{arch.model_class.__name__}({config})"

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ._config import ArchConfig
+from ._config import MAX_BLOCKS, MAX_CHANNELS, ArchConfig, check_int
 from .generator import srresnet_receptive_radius, upsampling_activation_values
 from .registry import Architecture, SRModel, incompatible, required_shape
 
@@ -41,8 +41,8 @@ class ClassicSRGANConfig(ArchConfig):
 
     Attributes:
         scale: 2, 4 or 8.
-        num_blocks: residual blocks (the original: 5, named ``block2`` .. ``block6``).
-        channels: feature width (the original: 64).
+        num_blocks: residual blocks (the original: 5, named ``block2`` .. ``block6``), at most 256.
+        channels: feature width (the original: 64), at most 1024.
         trunk_tail: the layer after the trunk's last 3x3 conv (``block7.1`` in the original): ``"prelu"`` in
             older files, ``"batchnorm"`` in newer ones.
     """
@@ -53,6 +53,9 @@ class ClassicSRGANConfig(ArchConfig):
     trunk_tail: TrunkTail = "batchnorm"
 
     def __post_init__(self) -> None:
+        check_int(self, "scale", allowed=(2, 4, 8))
+        check_int(self, "num_blocks", high=MAX_BLOCKS)
+        check_int(self, "channels", high=MAX_CHANNELS)
         if self.trunk_tail not in ("prelu", "batchnorm"):
             raise ConfigError(f"trunk_tail must be 'prelu' or 'batchnorm', got {self.trunk_tail!r}")
 
@@ -110,12 +113,6 @@ class ClassicSRGANGenerator(SRModel):
         self, *, scale: int = 4, num_blocks: int = 5, channels: int = 64, trunk_tail: TrunkTail = "batchnorm"
     ) -> None:
         super().__init__()
-        if scale not in (2, 4, 8):
-            raise ConfigError(f"scale must be one of (2, 4, 8), got {scale!r}")
-        if num_blocks < 1 or channels < 1:
-            raise ConfigError(f"num_blocks and channels must be >= 1, got {num_blocks} and {channels}")
-        if trunk_tail not in ("prelu", "batchnorm"):
-            raise ConfigError(f"trunk_tail must be 'prelu' or 'batchnorm', got {trunk_tail!r}")
         self.config = ClassicSRGANConfig(scale=scale, num_blocks=num_blocks, channels=channels, trunk_tail=trunk_tail)
         self.block1 = nn.Sequential(nn.Conv2d(3, channels, 9, padding=4), nn.PReLU())
         self._trunk = [f"block{k}" for k in range(2, num_blocks + 3)]

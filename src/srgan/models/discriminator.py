@@ -11,8 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import ConfigError
-from ._config import ArchConfig
+from ._config import MAX_CHANNELS, ArchConfig, check_int
 from .registry import Architecture, incompatible, required_shape
 
 __all__ = ["ARCHITECTURE", "Discriminator", "DiscriminatorConfig", "config_from_state_dict"]
@@ -22,11 +21,17 @@ _WIDTHS = (1, 1, 2, 2, 4, 4, 8, 8)  # conv widths in multiples of ``channels``; 
 
 @dataclass(frozen=True)
 class DiscriminatorConfig(ArchConfig):
-    """Architecture hyperparameters of a :class:`Discriminator` (its keyword arguments)."""
+    """Architecture hyperparameters of a :class:`Discriminator` (its keyword arguments): ``channels`` 1..1024,
+    ``pool_size`` 1..64, ``hidden`` 1..16384."""
 
     channels: int = 64
     pool_size: int = 6
     hidden: int = 1024
+
+    def __post_init__(self) -> None:
+        check_int(self, "channels", high=MAX_CHANNELS)
+        check_int(self, "pool_size", high=64)
+        check_int(self, "hidden", high=16 * 1024)
 
 
 class Discriminator(nn.Module):
@@ -41,8 +46,6 @@ class Discriminator(nn.Module):
 
     def __init__(self, *, channels: int = 64, pool_size: int = 6, hidden: int = 1024) -> None:
         super().__init__()
-        if channels < 1 or pool_size < 1 or hidden < 1:
-            raise ConfigError(f"channels, pool_size and hidden must be >= 1, got {channels}, {pool_size}, {hidden}")
         self.config = DiscriminatorConfig(channels=channels, pool_size=pool_size, hidden=hidden)
         layers: list[nn.Module] = []
         in_ch = 3
@@ -93,8 +96,16 @@ class Discriminator(nn.Module):
 def config_from_state_dict(state: Mapping[str, Any]) -> DiscriminatorConfig:
     """Read the architecture of a :class:`Discriminator` from a state dict's keys and shapes."""
     what = "an srgan Discriminator state dict"
-    channels = required_shape(state, "features.0.weight", what)[0]
-    hidden, flat = required_shape(state, "classifier.1.weight", what)
+    first = required_shape(state, "features.0.weight", what)
+    dense = required_shape(state, "classifier.1.weight", what)
+    if len(first) != 4 or len(dense) != 2 or first[0] < 1:
+        raise incompatible(
+            state,
+            f"{what} needs features.0.weight of shape (C, 3, 3, 3) and classifier.1.weight of shape (H, F), "
+            f"got {first} and {dense}",
+        )
+    channels = first[0]
+    hidden, flat = dense
     pool_size = math.isqrt(flat // (channels * _WIDTHS[-1]))
     if channels * _WIDTHS[-1] * pool_size**2 != flat:
         raise incompatible(state, f"{what} needs classifier.1 to take {channels * _WIDTHS[-1]} x P x P inputs")

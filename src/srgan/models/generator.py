@@ -12,9 +12,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import ConfigError, IncompatibleCheckpointError
-from ._config import ArchConfig
-from .registry import Architecture, SRModel
+from ..errors import IncompatibleCheckpointError
+from ._config import MAX_BLOCKS, MAX_CHANNELS, ArchConfig, check_int
+from .registry import Architecture, SRModel, incompatible
 
 __all__ = [
     "ARCHITECTURE",
@@ -32,11 +32,20 @@ _SCALES = (2, 4, 8)
 
 @dataclass(frozen=True)
 class GeneratorConfig(ArchConfig):
-    """Architecture hyperparameters of a :class:`Generator`; stored in every checkpoint."""
+    """Architecture hyperparameters of a :class:`Generator`; stored in every checkpoint.
+
+    Raises:
+        ConfigError: ``scale`` not 2, 4 or 8, ``num_blocks`` not in 1..256 or ``channels`` not in 1..1024.
+    """
 
     scale: int = 4
     num_blocks: int = 16
     channels: int = 64
+
+    def __post_init__(self) -> None:
+        check_int(self, "scale", allowed=_SCALES)
+        check_int(self, "num_blocks", high=MAX_BLOCKS)
+        check_int(self, "channels", high=MAX_CHANNELS)
 
 
 class ResidualBlock(nn.Module):
@@ -80,18 +89,17 @@ class Generator(SRModel):
 
     Args:
         scale: upscaling factor, one of 2, 4, 8.
-        num_blocks: number of residual blocks (paper: 16).
-        channels: feature width (paper: 64).
+        num_blocks: number of residual blocks (paper: 16), at most 256.
+        channels: feature width (paper: 64), at most 1024.
+
+    Raises:
+        ConfigError: an argument outside these values (see :class:`GeneratorConfig`).
     """
 
     config: GeneratorConfig
 
     def __init__(self, *, scale: int = 4, num_blocks: int = 16, channels: int = 64) -> None:
         super().__init__()
-        if scale not in _SCALES:
-            raise ConfigError(f"scale must be one of {_SCALES}, got {scale!r}")
-        if num_blocks < 1 or channels < 1:
-            raise ConfigError(f"num_blocks and channels must be >= 1, got {num_blocks} and {channels}")
         self.config = GeneratorConfig(scale=scale, num_blocks=num_blocks, channels=channels)
         self.head = nn.Sequential(nn.Conv2d(3, channels, 9, padding=4), nn.PReLU(channels))
         self.body = nn.Sequential(*(ResidualBlock(channels) for _ in range(num_blocks)))
@@ -136,10 +144,15 @@ def config_from_state_dict(state_dict: Mapping[str, Any]) -> GeneratorConfig:
     """Read the architecture of a :class:`Generator` from a state dict's keys and shapes."""
     head = state_dict.get("head.0.weight")
     if not isinstance(head, torch.Tensor):
-        sample = ", ".join(list(state_dict)[:8])
+        sample = ", ".join(map(str, list(state_dict)[:8]))
         raise IncompatibleCheckpointError(
             f"not an srgan Generator state dict: no 'head.0.weight' key (found: {sample}...). "
             "Pass a checkpoint written by srgan (save_pretrained / Trainer)."
+        )
+    if head.dim() != 4 or tuple(head.shape[1:]) != (3, 9, 9):
+        raise incompatible(
+            state_dict,
+            f"an srgan Generator state dict needs head.0.weight of shape (C, 3, 9, 9), got {tuple(head.shape)}",
         )
     blocks = {int(m.group(1)) for k in state_dict if (m := _BLOCK_RE.match(k))}
     stages = {k.split(".")[1] for k in state_dict if k.startswith("upsample.")}

@@ -17,8 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError
-from ._config import ArchConfig
+from ._config import MAX_BLOCKS, MAX_CHANNELS, ArchConfig, check_int
 from .generator import upsampling_activation_values
 from .registry import Architecture, SRModel, incompatible, required_shape
 
@@ -31,13 +30,18 @@ class MSRResNetConfig(ArchConfig):
 
     Attributes:
         scale: 2, 3 or 4.
-        num_blocks: residual blocks (BasicSR's default: 16).
-        channels: feature width (BasicSR's default: 64).
+        num_blocks: residual blocks (BasicSR's default: 16), at most 256.
+        channels: feature width (BasicSR's default: 64), at most 1024.
     """
 
     scale: int = 4
     num_blocks: int = 16
     channels: int = 64
+
+    def __post_init__(self) -> None:
+        check_int(self, "scale", allowed=(2, 3, 4))
+        check_int(self, "num_blocks", high=MAX_BLOCKS)
+        check_int(self, "channels", high=MAX_CHANNELS)
 
 
 class ResidualBlockNoBN(nn.Module):
@@ -74,10 +78,6 @@ class MSRResNet(SRModel):
 
     def __init__(self, *, scale: int = 4, num_blocks: int = 16, channels: int = 64) -> None:
         super().__init__()
-        if scale not in (2, 3, 4):
-            raise ConfigError(f"scale must be one of (2, 3, 4), got {scale!r}")
-        if num_blocks < 1 or channels < 1:
-            raise ConfigError(f"num_blocks and channels must be >= 1, got {num_blocks} and {channels}")
         self.config = MSRResNetConfig(scale=scale, num_blocks=num_blocks, channels=channels)
         self.conv_first = nn.Conv2d(3, channels, 3, padding=1)
         self.body = nn.Sequential(*(ResidualBlockNoBN(channels) for _ in range(num_blocks)))
