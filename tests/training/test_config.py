@@ -179,3 +179,9 @@ def test_parse_loss_spec() -> None:
 def test_parse_loss_spec_rejects(spec: str) -> None:
     with pytest.raises(ConfigError):
         parse_loss_spec(spec)
+
+
+@pytest.mark.parametrize(("field", "value"), [("num_blocks", 257), ("channels", 1025)])
+def test_architecture_bounds_match_the_generators(field: str, value: int) -> None:
+    with pytest.raises(ConfigError, match=field):
+        TrainConfig(**{field: value})

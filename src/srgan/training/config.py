@@ -259,6 +259,10 @@ class TrainConfig:
         for name in ("num_blocks", "channels", "batch_size", "crop_size", "log_every"):
             if getattr(self, name) < 1:
                 raise bad(name, "an integer >= 1")
+        if self.num_blocks > 256:  # the bounds srgan.models.GeneratorConfig enforces
+            raise bad("num_blocks", "an integer from 1 to 256")
+        if self.channels > 1024:
+            raise bad("channels", "an integer from 1 to 1024")
         for name in (
             "pretrain_steps",
             "gan_steps",
