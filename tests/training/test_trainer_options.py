@@ -234,7 +234,28 @@ def test_a_corrupt_teacher_cache_is_recomputed(images: Path, tmp_path: Path, tea
     assert all(
         torch.equal(a, b) for a, b in zip(again.dataset._targets or [], first.dataset._targets or [], strict=True)
     )
-    assert torch.load(cache, weights_only=True)[0].dtype == torch.uint8
+    stored = torch.load(cache, weights_only=True)
+    assert isinstance(stored, dict) and len(stored) == 3
+    assert all(v.dtype == torch.uint8 for v in stored.values())
+
+
+def test_the_teacher_cache_serves_a_run_on_a_subset_of_the_images(
+    images: Path, tmp_path: Path, teacher_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = tiny(degrade_whole_images=True, teacher=str(teacher_file))
+    first = make(cfg, images, tmp_path / "a")  # crop 16: all three images
+    full = dict(zip([f.name for f in first.dataset.files], first.dataset._targets or [], strict=True))
+    # A stage with larger crops keeps only the images that fit (here 2 of 3): nothing is recomputed.
+    monkeypatch.setattr(trainer_module, "self_ensemble", lambda *a: pytest.fail("recomputed the teacher"))
+    sub = make(
+        tiny(degrade_whole_images=True, teacher=str(teacher_file), crop_size=56),
+        images,
+        tmp_path / "b",
+        cache_dir=tmp_path / "a",
+    )
+    assert 0 < len(sub.dataset.files) < 3
+    for f, t in zip(sub.dataset.files, sub.dataset._targets or [], strict=True):
+        assert torch.equal(t, full[f.name])
 
 
 def test_teacher_term_enters_the_loss(

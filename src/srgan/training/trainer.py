@@ -348,42 +348,52 @@ class Trainer:
     def _teacher_targets(self, spec: str) -> list[torch.Tensor]:
         """The teacher's x8 self-ensemble output on each training image's LR, (3, H, W) uint8 like the HR images.
 
-        Computed once in fp32 on the training device and cached in ``cache_dir`` under a name made from the
-        teacher's weights and the training images, so runs on the same data share it.
+        Computed once per image in fp32 on the training device and cached in ``cache_dir`` in one file per teacher
+        (named from a hash of its weights), keyed by a hash of each LR image: runs and recipe stages that use the
+        same teacher share it, also when their crop sizes keep different subsets of the images.
         """
         teacher = _load_generator(spec, what="teacher")
         digest = hashlib.sha256()
         for k, v in teacher.state_dict().items():
             digest.update(k.encode())
             digest.update(v.detach().float().cpu().numpy().tobytes())
-        for f, lr in zip(self.dataset.files, self.dataset.lr_images, strict=True):
-            digest.update(f"{f.name}:{tuple(lr.shape)}:{int(lr.sum())}".encode())
         path = self.cache_dir / f"teacher-{digest.hexdigest()[:16]}.pt"
-        shapes = [tuple(t.shape) for t in self.dataset.hr_images]
+        keys = [
+            hashlib.sha256(f"{tuple(lr.shape)}".encode() + lr.numpy().tobytes()).hexdigest()[:24]
+            for lr in self.dataset.lr_images
+        ]
+        cached: dict[str, torch.Tensor] = {}
         if path.is_file():
             try:
-                cached = torch.load(path, map_location="cpu", weights_only=True)
-                if isinstance(cached, list) and [tuple(t.shape) for t in cached] == shapes:
-                    logger.info("teacher outputs from %s", path)
-                    return [t.to(torch.uint8) for t in cached]
+                loaded = torch.load(path, map_location="cpu", weights_only=True)
+                if not isinstance(loaded, dict):
+                    raise TypeError(f"expected a dict of tensors, got {type(loaded).__name__}")
+                cached = {
+                    str(k): v for k, v in loaded.items() if isinstance(v, torch.Tensor) and v.dtype == torch.uint8
+                }
             except Exception as e:  # a broken cache is recomputed, never trusted
                 logger.warning("ignoring unreadable teacher cache %s: %s", path, e)
-        model = teacher.to(self.device).float().eval()
-        out: list[torch.Tensor] = []
-        t0 = time.perf_counter()
-        for i, lr in enumerate(self.dataset.lr_images):
-            x = lr.float().div(255).unsqueeze(0).to(self.device)
-            sr = self_ensemble(model, x)[0].clamp_(0, 1)
-            out.append(sr.mul_(255).round_().to(torch.uint8).cpu())
-            if (i + 1) % 50 == 0:
-                logger.info(
-                    "teacher: %d / %d images, %.0f s", i + 1, len(self.dataset.lr_images), time.perf_counter() - t0
-                )
-        if self.dist.is_main:
-            self.cache_dir.mkdir(parents=True, exist_ok=True)
-            atomic_torch_save(out, path)
-            logger.info("teacher outputs of %d images cached in %s", len(out), path)
-        return out
+        missing = [
+            i
+            for i, (key, hr) in enumerate(zip(keys, self.dataset.hr_images, strict=True))
+            if key not in cached or cached[key].shape != hr.shape
+        ]
+        if missing:
+            model = teacher.to(self.device).float().eval()
+            t0 = time.perf_counter()
+            for n, i in enumerate(missing, 1):
+                x = self.dataset.lr_images[i].float().div(255).unsqueeze(0).to(self.device)
+                sr = self_ensemble(model, x)[0].clamp_(0, 1)
+                cached[keys[i]] = sr.mul_(255).round_().to(torch.uint8).cpu()
+                if n % 50 == 0:
+                    logger.info("teacher: %d / %d images, %.0f s", n, len(missing), time.perf_counter() - t0)
+            if self.dist.is_main:
+                self.cache_dir.mkdir(parents=True, exist_ok=True)
+                atomic_torch_save(cached, path)
+                logger.info("teacher outputs of %d images computed, cached in %s", len(missing), path)
+        else:
+            logger.info("teacher outputs from %s", path)
+        return [cached[key] for key in keys]
 
     def _load_val(self) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
         if not self.val_dirs:
