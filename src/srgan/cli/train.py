@@ -75,7 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--fm-weight", type=float, help="weight of discriminator feature matching in the GAN phase (default 0: off)"
     )
-    p.add_argument("--degradation", choices=["bicubic", "blur"], help="how LR images are made (default bicubic)")
+    p.add_argument(
+        "--degradation",
+        choices=["bicubic", "blur", "real", "real-mild"],
+        help="how LR images are made: bicubic (default), blur, or Real-ESRGAN's real-world model (real, real-mild)",
+    )
     p.add_argument("--scale", type=int, choices=[2, 4, 8], help="upscaling factor (default 4)")
     p.add_argument("--init", metavar="MODEL", help="start from these generator weights (name, file or folder)")
     p.add_argument(
