@@ -124,23 +124,30 @@ def test_crop_size_switches_at_the_configured_fraction(
     assert [(s, shape[-1]) for s, shape, _ in seen] == [(0, 16), (1, 16), (2, 16), (3, 32), (4, 32), (5, 32)]
 
 
+def interrupted_then_resumed(
+    cfg: TrainConfig, images: Path, folder: Path, monkeypatch: pytest.MonkeyPatch, *, at: int = 4
+) -> Trainer:
+    """Train in ``folder`` until Ctrl-C before step ``at`` (0-based), then return a Trainer resuming that run."""
+    part = make(cfg, images, folder)
+    original = Trainer._train_step
+
+    def stop(self: Trainer, *batch: torch.Tensor) -> Any:
+        if self.step == at:
+            raise KeyboardInterrupt
+        return original(self, *batch)
+
+    monkeypatch.setattr(Trainer, "_train_step", stop)
+    with pytest.raises(KeyboardInterrupt):
+        part.fit()
+    monkeypatch.setattr(Trainer, "_train_step", original)
+    return make(cfg, images, folder, resume=True)
+
+
 def test_crop_switch_resumes_exactly(images: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = tiny(pretrain_steps=6, crop_size_late=32, crop_switch_at=0.5, ckpt_every=1)
     full = make(cfg, images, tmp_path / "full")
     full.fit()
-    part = make(cfg, images, tmp_path / "part")
-    original = Trainer._train_step
-
-    def stop_at_4(self: Trainer, *batch: torch.Tensor) -> Any:
-        if self.step == 4:
-            raise KeyboardInterrupt
-        return original(self, *batch)
-
-    monkeypatch.setattr(Trainer, "_train_step", stop_at_4)
-    with pytest.raises(KeyboardInterrupt):
-        part.fit()
-    monkeypatch.setattr(Trainer, "_train_step", original)
-    resumed = make(cfg, images, tmp_path / "part", resume=True)
+    resumed = interrupted_then_resumed(cfg, images, tmp_path / "part", monkeypatch)
     resumed.fit()
     for k, v in full.generator.state_dict().items():
         assert torch.equal(v, resumed.generator.state_dict()[k]), k
@@ -472,19 +479,7 @@ def test_pair_pool_mixes_batches_and_resumes_exactly(
     full = make(cfg, images, tmp_path / "full")
     full.fit()
     assert full._pool is not None and full._pool.full
-    part = make(cfg, images, tmp_path / "part")
-    original = Trainer._train_step
-
-    def stop_at_4(self: Trainer, *batch: torch.Tensor) -> Any:
-        if self.step == 4:
-            raise KeyboardInterrupt
-        return original(self, *batch)
-
-    monkeypatch.setattr(Trainer, "_train_step", stop_at_4)
-    with pytest.raises(KeyboardInterrupt):
-        part.fit()
-    monkeypatch.setattr(Trainer, "_train_step", original)
-    resumed = make(cfg, images, tmp_path / "part", resume=True)
+    resumed = interrupted_then_resumed(cfg, images, tmp_path / "part", monkeypatch)
     assert resumed._pool is not None and resumed._pool.full
     resumed.fit()
     for k, v in full.generator.state_dict().items():
