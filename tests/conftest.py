@@ -55,3 +55,16 @@ def tiny_model(tiny_generator: Generator) -> SRGAN:
 @pytest.fixture
 def tiny_model_dir(tmp_path: Path, tiny_model: SRGAN) -> Path:
     return tiny_model.save_pretrained(tmp_path / "tiny-model")
+
+
+@pytest.fixture
+def niqe_params_file(tmp_path: Path) -> Path:
+    """A small synthetic NIQE parameter file (36-d Gaussian, 7x7 window): shapes as the reference's."""
+    t = np.arange(7) - 3
+    g = np.exp(-0.5 * (t / (7 / 6)) ** 2)
+    window = np.outer(g, g) / np.outer(g, g).sum()
+    path = tmp_path / "niqe.npz"
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(36, 36))
+    np.savez(path, mu_pris_param=rng.normal(size=(1, 36)), cov_pris_param=a @ a.T / 36, gaussian_window=window)
+    return path

@@ -52,18 +52,6 @@ def model_dir(tmp_path: Path) -> Path:
     return SRGAN(Generator(num_blocks=1, channels=8)).save_pretrained(tmp_path / "tiny")
 
 
-@pytest.fixture
-def niqe_params_file(tmp_path: Path) -> Path:
-    t = np.arange(7) - 3
-    g = np.exp(-0.5 * (t / (7 / 6)) ** 2)
-    window = np.outer(g, g) / np.outer(g, g).sum()
-    path = tmp_path / "niqe.npz"
-    rng = np.random.default_rng(0)
-    a = rng.normal(size=(36, 36))
-    np.savez(path, mu_pris_param=rng.normal(size=(1, 36)), cov_pris_param=a @ a.T / 36, gaussian_window=window)
-    return path
-
-
 def test_rows_and_bicubic_psnr_match_an_independent_computation(dataset: Path, model_dir: Path) -> None:
     report = evaluate([str(model_dir)], [dataset], device="cpu", progress=False)
     assert [(r.model, r.dataset, r.n_images) for r in report.rows] == [

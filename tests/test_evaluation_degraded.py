@@ -169,18 +169,6 @@ def test_no_reference_writes_sheets_and_a_row_per_image_and_method(
     assert "| one.png | bicubic | 64x48 | - |" in captured.out
 
 
-@pytest.fixture
-def niqe_params_file(tmp_path: Path) -> Path:
-    t = np.arange(7) - 3
-    g = np.exp(-0.5 * (t / (7 / 6)) ** 2)
-    window = np.outer(g, g) / np.outer(g, g).sum()
-    path = tmp_path / "niqe.npz"
-    rng = np.random.default_rng(0)
-    a = rng.normal(size=(36, 36))
-    np.savez(path, mu_pris_param=rng.normal(size=(1, 36)), cov_pris_param=a @ a.T / 36, gaussian_window=window)
-    return path
-
-
 def test_no_reference_niqe(tmp_path: Path, tiny_model: SRGAN, niqe_params_file: Path) -> None:
     folder = tmp_path / "real"
     folder.mkdir()

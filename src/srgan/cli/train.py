@@ -104,7 +104,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _resolve_config(args: argparse.Namespace) -> TrainConfig:
-    import json
 
     data = TrainConfig.from_json(args.config).to_dict() if args.config else TrainConfig().to_dict()
     if args.resume and not args.config and (Path(args.output_dir) / "config.json").exists():
@@ -133,14 +132,7 @@ def _resolve_config(args: argparse.Namespace) -> TrainConfig:
             data["pretrain_steps"] = args.steps
         if phase in ("gan", "both"):
             data["gan_steps"] = args.steps
-    for item in args.set:
-        key, sep, raw = item.partition("=")
-        if not sep:
-            raise SystemExit(f"srgan-train: --set expects FIELD=VALUE, got {item!r}")
-        try:
-            data[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            data[key] = raw
+    data.update(_set_overrides(args.set))
     return TrainConfig.from_dict(data)
 
 
