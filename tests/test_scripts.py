@@ -78,3 +78,42 @@ def test_gpu_train_runs_a_recipe_slice_through_srgan_train(tmp_path: Path) -> No
     record = json.loads((out / "run" / "run1" / "stage.json").read_text())
     assert record["recipe"] == "srresnet-x4" and record["steps"]["pretrain"] == 2
     assert (out / "run" / "generator.pt").is_file() and any((out / "run" / "exports").iterdir())
+
+
+def test_gpu_pack_halves_stage_outputs_and_exports_into_two_tars(tmp_path: Path) -> None:
+    import tarfile
+
+    run = tmp_path / "run"
+    gen = Generator(scale=4, num_blocks=1, channels=8)
+    for rel in ("real1/generator.pt", "gan/generator.pt", "exports/pretrain_0000001.pt", "exports/gan_0000002.pt"):
+        (run / rel).parent.mkdir(parents=True, exist_ok=True)
+        save_checkpoint(run / rel, gen, meta={"step": 1})
+    (run / "real1" / "metrics.jsonl").write_text('{"step": 1}\n')
+    done = _run(sys.executable, str(SCRIPTS / "gpu_pack.py"), str(run), str(tmp_path / "mild"))
+    assert done.returncode == 0, done.stderr
+    with tarfile.open(tmp_path / "mild.tar") as tar:
+        names = set(tar.getnames())
+        tar.extractall(tmp_path / "x", filter="data")
+    assert {"mild/weights/real1_generator.pt", "mild/weights/gan_generator.pt", "mild/real1/metrics.jsonl"} <= names
+    with tarfile.open(tmp_path / "mild_exports.tar") as tar:
+        exports = {"mild/weights/exports_pretrain_0000001.pt", "mild/weights/exports_gan_0000002.pt"}
+        assert set(tar.getnames()) == exports
+    packed = tmp_path / "x" / "mild" / "weights" / "real1_generator.pt"
+    stored = torch.load(packed, map_location="cpu", weights_only=True)["state_dict"]
+    assert {v.dtype for v in stored.values() if v.is_floating_point()} == {torch.float16}
+    back, ref = load_checkpoint(packed).state_dict, gen.state_dict()
+    assert all(torch.allclose(back[k].float(), ref[k].float(), atol=1e-2) for k in ref if ref[k].is_floating_point())
+
+
+def test_real_gallery_writes_one_row_per_photo_and_input_kind(tmp_path: Path) -> None:
+    photo = tmp_path / "p.png"
+    Image.fromarray(make_photo(200, 160, seed=3)).save(photo)
+    save_checkpoint(tmp_path / "tiny.pt", Generator(scale=4, num_blocks=1, channels=8), meta={})
+    out = tmp_path / "gallery"
+    model = f"tiny={tmp_path / 'tiny.pt'}"
+    done = _run(sys.executable, str(SCRIPTS / "real_gallery.py"), str(photo), "-o", str(out), "--model", model)
+    assert done.returncode == 0, done.stderr
+    with Image.open(out / "p_real-fixed.png") as row:  # input, bicubic, one model: 3 panels of 4x the LR
+        assert row.size == (3 * 200, 160 + 28)
+    with Image.open(out / "p_phone.png") as row:  # the central 80x64 of the half-size JPEG, x4
+        assert row.size == (3 * 320, 256 + 28)
