@@ -27,10 +27,10 @@ import time
 import types
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, unquote, urljoin, urlsplit
 
 import platformdirs
-import requests
 
 from ._files import atomic_replace
 from .errors import (
@@ -43,9 +43,23 @@ from .errors import (
     OfflineModeError,
 )
 
+if TYPE_CHECKING:
+    import requests
+
 __all__ = ["DEFAULT_MAX_DOWNLOAD_BYTES", "cache_dir", "download", "is_offline", "max_download_bytes", "sha256_file"]
 
 logger = logging.getLogger(__name__)
+
+
+def __getattr__(name: str) -> Any:
+    # requests (with urllib3 and charset_normalizer, ~40 ms) is imported by the first download, not by ``import
+    # srgan`` or the load of a packaged model (which hashes its file with sha256_file); ``hub.requests`` still works.
+    if name == "requests":
+        import requests
+
+        return requests
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _CACHE_ENV = "SRGAN_CACHE_DIR"
 _OFFLINE_ENV = "SRGAN_OFFLINE"
@@ -256,12 +270,15 @@ class _TransientError(DownloadError):
     """A failure worth retrying (HTTP 5xx, short body); never escapes :func:`download` unwrapped."""
 
 
-_RETRYABLE: tuple[type[Exception], ...] = (
-    _TransientError,
-    requests.ConnectionError,  # refused / reset connections, and read timeouts while streaming the body
-    requests.Timeout,
-    requests.exceptions.ChunkedEncodingError,  # body cut short or reset mid-way
-)
+def _retryable() -> tuple[type[Exception], ...]:
+    import requests
+
+    return (
+        _TransientError,
+        requests.ConnectionError,  # refused / reset connections, and read timeouts while streaming the body
+        requests.Timeout,
+        requests.exceptions.ChunkedEncodingError,  # body cut short or reset mid-way
+    )
 
 
 def _backoff_delay(attempt: int) -> float:
@@ -272,6 +289,9 @@ def _backoff_delay(attempt: int) -> float:
 def _download_with_retries(
     url: str, target: pathlib.Path, checks: _Checks, *, progress: bool | None, timeout: float, retries: int
 ) -> None:
+    import requests
+
+    retryable = _retryable()
     last: Exception | None = None
     for attempt in range(retries + 1):
         if last is not None:
@@ -283,7 +303,7 @@ def _download_with_retries(
             return
         except requests.exceptions.SSLError as e:  # a ConnectionError, but retrying will not fix a certificate
             raise DownloadError(f"TLS error while downloading {url}: {e}") from e
-        except _RETRYABLE as e:
+        except retryable as e:
             last = e
         except requests.RequestException as e:  # InvalidURL (e.g. from a redirect), TooManyRedirects...: final
             raise DownloadError(f"could not download {url}: {e}. Check the URL, then try again.") from e
@@ -295,6 +315,7 @@ def _download_with_retries(
 
 def _download_once(url: str, target: pathlib.Path, checks: _Checks, *, progress: bool | None, timeout: float) -> None:
     """One attempt: stream into a temporary file next to ``target``, verify it, move it into place."""
+    import requests
     from tqdm import tqdm  # imported here: ``import srgan`` stays light
 
     expected = checks.expected
@@ -381,6 +402,8 @@ def _too_large(url: str, size: str, limit: int) -> DownloadTooLargeError:
 
 def _open(url: str, *, timeout: float) -> requests.Response:
     """GET ``url`` streaming, following safe redirects by hand; return a 200 response (caller closes it)."""
+    import requests
+
     current = url
     for _ in range(_MAX_REDIRECTS + 1):
         try:

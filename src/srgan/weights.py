@@ -519,6 +519,7 @@ def checked_tensors(state_dict: Mapping[str, Any], *, source: str) -> dict[str, 
             or inf.
     """
     out: dict[str, torch.Tensor] = {}
+    floats: list[torch.Tensor] = []
     for k, v in state_dict.items():
         if not isinstance(k, str):
             raise CheckpointError(f"{source}: expected string state-dict keys, got {type(k).__name__} {k!r}")
@@ -535,9 +536,13 @@ def checked_tensors(state_dict: Mapping[str, Any], *, source: str) -> dict[str, 
             )
         if v.is_floating_point():
             v = v.float()
-            if not torch.isfinite(v).all():
-                raise CheckpointError(f"{source}: tensor {k!r} contains NaN or inf; the weights are unusable")
+            floats.append(v.reshape(-1))
         out[k] = v
+    # One finiteness check over all weights (hundreds of small per-tensor checks cost seconds on a busy CPU); the
+    # loop that names the bad tensor runs only when it fails.
+    if floats and not torch.isfinite(torch.cat(floats)).all():
+        bad = next(k for k, v in out.items() if v.is_floating_point() and not torch.isfinite(v).all())
+        raise CheckpointError(f"{source}: tensor {bad!r} contains NaN or inf; the weights are unusable")
     return out
 
 
