@@ -1,22 +1,28 @@
 """Peak resident memory of upscaling a large RGB image, each case in a fresh subprocess.
 
-    python benchmarks/memory.py [--size 2048] [--model NAME|PATH] [--json benchmarks/memory.json]
+    python benchmarks/memory.py [--size 2048] [--large 4000x3000] [--model NAME|PATH] [--json benchmarks/memory.json]
 
-Cases: the library's default ``SRGAN.upscale(PIL image)`` at ``--size`` (output 4x larger each way), and the
-naive path (fp32 NCHW eager forward over the whole image) at smaller sizes, whose peak grows linearly with the
-pixel count: the naive peak at ``--size`` is extrapolated from them (running it would exhaust this machine).
+Cases: the library's default ``SRGAN.upscale(PIL image)`` at ``--size`` (output 4x larger each way); the whole
+``srgan upscale in.jpg -o out.jpg`` command on a photo-like ``--large`` JPEG (the sample photos tiled, resized and
+noised, written to a temporary folder; ``--large 0`` skips it); and the naive path (fp32 NCHW eager forward over
+the whole image) at smaller sizes, whose peak grows linearly with the pixel count: the naive peak at ``--size`` is
+extrapolated from them (running it would exhaust this machine). Each row records the bound srgan promises
+(:data:`srgan._scheduler.CPU_MEMORY_BOUND`, 2.5 GiB) and whether its peak stayed under it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+BOUND_MIB = 2560.0  # srgan._scheduler.CPU_MEMORY_BOUND (2.5 GiB)
 
 CHILD = r"""
 import json, resource, sys, time
@@ -57,16 +63,66 @@ def run(case: str, size: int, model: str | None) -> dict[str, object]:
     return result
 
 
+def large_photo(width: int, height: int, dest: Path) -> None:
+    """A photo-like ``width`` x ``height`` JPEG: the sample photos mirrored side by side, resized up, with noise."""
+    import numpy as np
+    from PIL import Image
+
+    parts = [
+        np.asarray(Image.open(p).convert("RGB")) for p in sorted((HERE.parent / "examples" / "images").glob("*.png"))
+    ]
+    h = min(p.shape[0] for p in parts)
+    row = np.concatenate([p[:h] for p in parts] + [p[:h, ::-1] for p in parts], axis=1)
+    mosaic = np.concatenate([row, row[::-1]], axis=0)
+    big = np.asarray(Image.fromarray(mosaic).resize((width, height), Image.Resampling.BICUBIC), dtype=np.int16)
+    noise = np.random.default_rng(0).integers(-6, 7, size=big.shape, dtype=np.int16)
+    Image.fromarray(np.clip(big + noise, 0, 255).astype(np.uint8)).save(dest, quality=92)
+
+
+def run_cli(width: int, height: int, model: str | None) -> dict[str, object]:
+    """``srgan upscale in.jpg -o out.jpg`` (defaults) in a fresh process: its peak RSS (ru_maxrss of that child)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dest = Path(tmp) / "photo.jpg", Path(tmp) / "photo_x4.jpg"
+        large_photo(width, height, src)
+        cmd = [sys.executable, "-m", "srgan.cli", "upscale", str(src), "-o", str(dest), "-q"]
+        if model:
+            cmd += ["--model", model]
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - t0
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"srgan upscale {width}x{height} failed with status {status}")
+        from PIL import Image
+
+        with Image.open(dest) as out:
+            shape = [out.height, out.width]
+    return {
+        "case": "cli-jpeg",
+        "size": f"{width}x{height}",
+        "output": shape,
+        "seconds": seconds,
+        "peak_rss_mib": usage.ru_maxrss / 1024,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=2048)
     ap.add_argument("--naive-sizes", type=int, nargs="+", default=[256, 512])
+    ap.add_argument("--large", default="4000x3000", help="WxH of the srgan upscale JPEG case (0: skip it)")
     ap.add_argument("--model", default=None)
     ap.add_argument("--json", default=str(HERE / "memory.json"))
     args = ap.parse_args()
     t0 = time.perf_counter()
     rows = [run("default", args.size, args.model)]
+    if args.large != "0":
+        width, height = (int(v) for v in args.large.lower().split("x"))
+        rows.append(run_cli(width, height, args.model))
     rows += [run("naive", s, args.model) for s in args.naive_sizes]
+    for r in rows:
+        r["bound_mib"] = BOUND_MIB
+        r["under_bound"] = float(r["peak_rss_mib"]) <= BOUND_MIB  # type: ignore[arg-type]
     naive = [r for r in rows if r["case"] == "naive"]
     # Linear fit of peak RSS against input pixels, extrapolated to --size.
     (s1, m1), (s2, m2) = [(float(r["size"]) ** 2, float(r["peak_rss_mib"])) for r in naive[-2:]]  # type: ignore[arg-type]
@@ -74,8 +130,8 @@ def main() -> None:
     extrapolated = m2 + slope * (args.size**2 - s2)
     for r in rows:
         print(
-            f"{r['case']:8s} {r['size']}^2 -> {r['output']}: peak RSS {float(r['peak_rss_mib']):.0f} MiB "  # type: ignore[arg-type]
-            f"({float(r['seconds']):.1f} s)"
+            f"{r['case']:8s} {r['size']} -> {r['output']}: peak RSS {float(r['peak_rss_mib']):.0f} MiB "  # type: ignore[arg-type]
+            f"(bound {BOUND_MIB:.0f} MiB{'' if r['under_bound'] else ', OVER'}; {float(r['seconds']):.1f} s)"
         )  # type: ignore[arg-type]
     print(f"naive at {args.size}^2 (extrapolated from {args.naive_sizes[-2:]}): about {extrapolated / 1024:.1f} GiB")
     report = {"rows": rows, "naive_extrapolated_mib": extrapolated, "wall_s": time.perf_counter() - t0}

@@ -152,19 +152,21 @@ def test_tiled_equals_untiled_full_depth() -> None:
 
 
 def test_auto_tile_bounds_memory_per_tile() -> None:
-    from srgan._tiling import receptive_radius
+    from srgan._tiling import plan_padded_tiles, receptive_radius
     from srgan.pipeline import _CPU_TILE_BUDGET, _activation_bytes_per_input_pixel
 
     for dtype in ("fp32", "bf16"):
         model = SRGAN(Generator(), device="cpu", dtype=dtype)
         cpu = torch.device("cpu")
-        assert model._auto_tile(40, 30, cpu) == 40  # small images run whole
-        tile = model._auto_tile(2048, 3000, cpu)
-        padded = tile + 2 * receptive_radius(model.generator.config)
-        assert padded**2 * _activation_bytes_per_input_pixel(model.generator, model.dtype) <= _CPU_TILE_BUDGET
-        assert tile >= 256  # and tiles stay large enough that the overlap is a small share of the work
-    assert SRGAN(Generator(), device="cpu", dtype="bf16")._auto_tile(512, 512, cpu) == 512
-    assert SRGAN(Generator(), device="cpu", dtype="bf16")._auto_tile(512, 512, cpu, batch=8) < 512  # a batch shares it
+        assert model._auto_side(40, 30, cpu) == 40  # small images run whole
+        side = model._auto_side(2048, 3000, cpu)
+        assert side**2 * _activation_bytes_per_input_pixel(model.generator, model.dtype) <= _CPU_TILE_BUDGET
+        pad = receptive_radius(model.generator.config)
+        tiles = list(plan_padded_tiles(2048, 3000, side=side, pad=pad))
+        assert max(max(t.py1 - t.py0, t.px1 - t.px0) for t in tiles) <= side
+        assert min(t.y1 - t.y0 for t in tiles) >= 256  # tiles stay large enough that the overlap is a small share
+    assert SRGAN(Generator(), device="cpu", dtype="bf16")._auto_side(512, 512, cpu) == 512
+    assert SRGAN(Generator(), device="cpu", dtype="bf16")._auto_side(512, 512, cpu, batch=8) < 512  # a batch shares it
 
 
 def test_max_output_pixels_guard(tiny_model: SRGAN) -> None:
@@ -388,12 +390,16 @@ def test_upscale_tensor_rejects_integer_tensors(tiny_model: SRGAN) -> None:
         tiny_model.upscale_tensor(torch.zeros(1, 3, 4, 4, dtype=torch.uint8))
 
 
-@pytest.mark.parametrize("mode", ["RGB", "RGBA"])
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "numpy RGB", "numpy RGBA"])
 def test_uint8_fast_path_equals_float_path(tiny_model: SRGAN, mode: str) -> None:
     from srgan import _image
 
-    img = Image.fromarray(make_photo(21, 17)).convert(mode)
-    fast = np.asarray(tiny_model.upscale(img, tile=8))
+    img: Image.Image | np.ndarray = Image.fromarray(make_photo(21, 17)).convert(mode.split()[-1])
+    if mode.startswith("numpy"):
+        img = np.asarray(img)
+    fast = tiny_model.upscale(img, tile=8)
+    assert type(fast) is type(img) and (not isinstance(img, Image.Image) or fast.mode == img.mode)
+    fast = np.asarray(fast)
     prep = _image.prepare(img)
     alpha = None
     if prep.alpha is not None:

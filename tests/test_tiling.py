@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from srgan._tiling import plan_tiles, receptive_radius
+from srgan._tiling import Tile, plan_padded_tiles, plan_tiles, receptive_radius
 from srgan.errors import ConfigError
 from srgan.models import Generator, GeneratorConfig
 
@@ -42,3 +42,33 @@ def test_receptive_radius_is_an_upper_bound() -> None:
 
 def test_radius_grows_with_depth() -> None:
     assert receptive_radius(GeneratorConfig(num_blocks=16)) > receptive_radius(GeneratorConfig(num_blocks=2))
+
+
+@pytest.mark.parametrize(
+    ("h", "w", "side", "pad"), [(1024, 1024, 396, 40), (2048, 700, 396, 40), (50, 30, 20, 3), (7, 9, 3, 1)]
+)
+def test_padded_plan_covers_once_within_the_side(h: int, w: int, side: int, pad: int) -> None:
+    tiles = list(plan_padded_tiles(h, w, side=side, pad=pad))
+    seen = torch.zeros(h, w, dtype=torch.int32)
+    for t in tiles:
+        seen[t.y0 : t.y1, t.x0 : t.x1] += 1
+        assert (t.py0, t.py1, t.px0, t.px1) == (
+            max(0, t.y0 - pad),
+            min(h, t.y1 + pad),
+            max(0, t.x0 - pad),
+            min(w, t.x1 + pad),
+        )
+        assert t.py1 - t.py0 <= side and t.px1 - t.px0 <= side
+    assert bool((seen == 1).all())
+
+
+def test_padded_plan_uses_fewer_tiles_than_equal_cores() -> None:
+    # At 1024 px with a 396 px padded side and 40 px of context: border cores of 356, so 3 tiles a side, not 4.
+    padded = list(plan_padded_tiles(1024, 1024, side=396, pad=40))
+    equal = list(plan_tiles(1024, 1024, tile=396 - 80, pad=40))
+    assert len(padded) == 9 < len(equal) == 16
+    work = sum((t.py1 - t.py0) * (t.px1 - t.px0) for t in padded)
+    assert work < sum((t.py1 - t.py0) * (t.px1 - t.px0) for t in equal)
+    assert list(plan_padded_tiles(300, 200, side=300, pad=40)) == [Tile(0, 300, 0, 200, 0, 300, 0, 200)]
+    with pytest.raises(ConfigError):
+        list(plan_padded_tiles(500, 500, side=80, pad=40))

@@ -54,7 +54,7 @@ __all__ = [
     "open_image",
     "prepare",
     "restore",
-    "restore_uint8",
+    "Uint8Canvas",
     "pixel_count",
     "is_image_name",
     "output_format",
@@ -524,23 +524,56 @@ def _with_metadata(image: Image.Image, prep: PreparedImage[Any]) -> Image.Image:
     return image
 
 
-def restore_uint8(hwc: torch.Tensor, prep: PreparedImage[ImageT]) -> ImageT:
-    """Wrap an already rounded (h, w, 3 or 4) uint8 CPU tensor as the input's kind (PIL or numpy, 8-bit colour).
+class Uint8Canvas(Generic[ImageT]):
+    """The output of an 8-bit colour PIL or numpy input, filled tile by tile: the memory-lean twin of :func:`restore`.
 
-    The memory-lean twin of :func:`restore` for 8-bit colour PIL/numpy inputs: no float copy of the output.
+    Each tile is rounded straight into the final image, so the output exists once: a PIL image (4 bytes per
+    pixel, as Pillow stores RGB and RGBA) written with ``paste``, no (h, w, C) array copied into it at the end;
+    for a numpy input an (h, w, 3 or 4) uint8 array. :attr:`nbytes` is what it holds, for the memory budget.
     """
-    if prep.kind == "torch" or prep.bit_depth != 8 or prep.grey:
-        raise InvalidImageError(f"restore_uint8 handles 8-bit colour PIL/numpy images, got {prep.kind} {prep.mode}")
-    channels = 3 if prep.alpha is None else 4
-    if hwc.dtype != torch.uint8 or hwc.ndim != 3 or hwc.shape[2] != channels:
-        raise InvalidImageError(f"expected an (h, w, {channels}) uint8 tensor, got {tuple(hwc.shape)} {hwc.dtype}")
-    array = hwc.numpy()
-    if prep.kind == "numpy":
-        return cast(ImageT, array)
-    image = Image.fromarray(array)
-    if image.mode != prep.mode:
-        raise InvalidImageError(f"cannot rebuild a {prep.mode!r} image from {channels} uint8 channels")
-    return cast(ImageT, _with_metadata(image, prep))
+
+    def __init__(self, prep: PreparedImage[ImageT], height: int, width: int) -> None:
+        if prep.kind == "torch" or prep.bit_depth != 8 or prep.grey:
+            raise InvalidImageError(f"Uint8Canvas holds 8-bit colour PIL/numpy images, got {prep.kind} {prep.mode}")
+        self.prep = prep
+        self.channels = 3 if prep.alpha is None else 4
+        self._image: Image.Image | None = None
+        self._array: torch.Tensor | None = None
+        if prep.kind == "pil":
+            if prep.mode not in ("RGB", "RGBA") or (prep.mode == "RGBA") != (self.channels == 4):
+                raise InvalidImageError(f"cannot rebuild a {prep.mode!r} image from {self.channels} uint8 channels")
+            self._image = Image.new(prep.mode, (width, height))
+            self.nbytes = 4 * height * width
+        else:
+            self._array = torch.empty(height, width, self.channels, dtype=torch.uint8)
+            self.nbytes = self._array.nbytes
+
+    def paste(self, y: int, x: int, rgb: torch.Tensor) -> None:
+        """Write ``rgb`` (h, w, 3) float CPU tensor, already scaled to [0, 255] and rounded, at row ``y``, column
+        ``x``."""
+        if self._array is not None:
+            self._array[y : y + rgb.shape[0], x : x + rgb.shape[1], :3] = rgb
+        else:
+            assert self._image is not None
+            tile = Image.fromarray(rgb.to(torch.uint8).contiguous().numpy())
+            self._image.paste(tile, (x, y))
+
+    def put_alpha(self, alpha: torch.Tensor) -> None:
+        """Set the alpha channel from ``alpha`` (h, w) float CPU tensor, already scaled to [0, 255] and rounded."""
+        if self.channels != 4:
+            raise InvalidImageError("the input had no alpha channel")
+        if self._array is not None:
+            self._array[:, :, 3] = alpha
+        else:
+            assert self._image is not None
+            self._image.putalpha(Image.fromarray(alpha.to(torch.uint8).numpy()))
+
+    def result(self) -> ImageT:
+        """The output, as the input's kind, with the input's ICC profile and EXIF for a PIL input."""
+        if self._array is not None:
+            return cast(ImageT, self._array.numpy())
+        assert self._image is not None
+        return cast(ImageT, _with_metadata(self._image, self.prep))
 
 
 def _merge_channels(rgb: torch.Tensor, alpha: torch.Tensor | None, prep: PreparedImage[Any]) -> torch.Tensor:

@@ -18,9 +18,10 @@ import torch
 from ._tiling import Tile
 
 __all__ = [
+    "CPU_MEMORY_BOUND",
     "CPU_TILE_BUDGET",
     "Uploader",
-    "auto_tile",
+    "auto_side",
     "device_context",
     "group_tiles",
     "run_tiles",
@@ -29,29 +30,51 @@ __all__ = [
 ]
 
 CPU_TILE_BUDGET = 3 * 2**29
-"""Bytes of activations per tile on a CPU (1.5 GiB)."""
+"""Bytes of activations per tile on a CPU at most (1.5 GiB)."""
+
+CPU_MEMORY_BOUND = 5 * 2**29
+"""Peak resident memory of one upscale on a CPU (2.5 GiB, process included) that the tile budget aims for."""
+
+_CPU_PROCESS_ALLOWANCE = 900 * 2**20
+"""What the process holds before srgan's buffers: Python, torch, the model, the decoded input (about 730 MiB measured
+in a fresh process with the packaged x4 model), plus a margin."""
+
+_CPU_MIN_TILE_BUDGET = 2**28
+"""The smallest CPU tile budget (256 MiB): tiles stay large enough to be worth running whatever the output size."""
 
 _GPU_TILE_BUDGET = 4.0 * 2**30  # at most 4 GiB, and at most half the free memory
 
 
-def tile_budget(device: torch.device) -> float:
-    """Bytes of activations a tile (or a batch of tiles) may use on ``device``."""
+def tile_budget(device: torch.device, *, reserved: float = 0) -> float:
+    """Bytes of activations a tile (or a batch of tiles) may use on ``device``.
+
+    On a CPU that is what :data:`CPU_MEMORY_BOUND` leaves after the process itself and the ``reserved`` bytes the
+    call holds in host memory (its input and output buffers: 4 bytes per output pixel for an 8-bit PIL image, 12
+    for a float32 tensor), at most :data:`CPU_TILE_BUDGET` and at least 256 MiB. So a huge output gets smaller
+    tiles, and the peak stays under the bound while the call's buffers need at most about 1.4 GiB (any 8-bit PIL
+    output up to the default 268 M pixel cap; float32 tensors up to about 120 M output pixels); beyond that the
+    peak is those buffers plus about 1.1 GiB. On CUDA ``reserved`` (host memory)
+    does not count: the budget is at most 4 GiB and at most half the free GPU memory.
+    """
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return min(_GPU_TILE_BUDGET, 0.5 * free)
-    return float(CPU_TILE_BUDGET)
+    left = CPU_MEMORY_BOUND - _CPU_PROCESS_ALLOWANCE - reserved
+    return float(min(CPU_TILE_BUDGET, max(_CPU_MIN_TILE_BUDGET, left)))
 
 
-def auto_tile(h: int, w: int, *, budget: float, bytes_per_px: float, radius: int, batch: int = 1) -> int:
-    """The largest square tile whose activations fit ``budget``; the whole (``h``, ``w``) image when it fits.
+def auto_side(h: int, w: int, *, budget: float, bytes_per_px: float, radius: int, batch: int = 1) -> int:
+    """The longest side of a square *padded* tile (core plus ``radius`` of context per side) whose activations fit
+    ``budget``, for :func:`srgan._tiling.plan_padded_tiles`; ``max(h, w)`` when the whole (``h``, ``w``) image fits.
 
-    Each tile carries ``radius`` pixels of context per side (recomputed by its neighbours), so big tiles waste less
-    work. ``bytes_per_px`` is the peak memory per input pixel of one image; ``batch`` images share the budget.
+    Each tile recomputes its context (its neighbours' pixels), so big tiles waste less work. ``bytes_per_px`` is
+    the peak memory per input pixel of one image; ``batch`` images share the budget. The core stays at least 64
+    pixels.
     """
     max_px = max(64 * 64, int(budget / (bytes_per_px * batch)))
     if h * w <= max_px:
         return max(h, w)
-    return max(64, math.isqrt(max_px) - 2 * radius)
+    return max(64 + 2 * radius, math.isqrt(max_px))
 
 
 def tiles_per_batch(device: torch.device, padded_pixels: int, *, bytes_per_px: float) -> int:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from .errors import ConfigError
 from .models import ModelConfig, registry
 
-__all__ = ["Tile", "receptive_radius", "plan_tiles"]
+__all__ = ["Tile", "receptive_radius", "plan_tiles", "plan_padded_tiles"]
 
 
 @dataclass(frozen=True)
@@ -59,4 +59,42 @@ def plan_tiles(height: int, width: int, *, tile: int, pad: int) -> Iterator[Tile
         y0, y1 = iy * th, min(height, (iy + 1) * th)
         for ix in range(nx):
             x0, x1 = ix * tw, min(width, (ix + 1) * tw)
+            yield Tile(y0, y1, x0, x1, max(0, y0 - pad), min(height, y1 + pad), max(0, x0 - pad), min(width, x1 + pad))
+
+
+def _split(length: int, *, side: int, pad: int) -> list[tuple[int, int]]:
+    """Cores ``[(start, stop), ...]`` covering ``0:length`` whose padded extent (``pad`` on each side, clipped at the
+    ends) is at most ``side``, as few as possible and of nearly equal padded extent: the two end cores are ``pad``
+    longer than the inner ones, since they carry context on one side only."""
+    if length <= side:
+        return [(0, length)]
+    inner = side - 2 * pad  # the longest inner core
+    if inner < 1:
+        raise ConfigError(f"a padded tile side of {side} leaves no core with {pad} pixels of context on each side")
+    # Two end cores of up to side - pad, then inner cores of up to side - 2 * pad.
+    n = 2 + max(0, math.ceil((length - 2 * (side - pad)) / inner))
+    # Equal padded extents: the end cores are core + pad, the inner ones core + 2 * pad.
+    sizes = [pad + (length - 2 * pad) // n + (1 if i < (length - 2 * pad) % n else 0) for i in range(n)]
+    sizes[1:-1] = [c - pad for c in sizes[1:-1]]
+    sizes[-1] += length - sum(sizes)
+    bounds, start = [], 0
+    for c in sizes:
+        bounds.append((start, start + c))
+        start += c
+    return bounds
+
+
+def plan_padded_tiles(height: int, width: int, *, side: int, pad: int) -> Iterator[Tile]:
+    """Split an ``height x width`` input into as few tiles as possible whose padded regions (the core plus ``pad``
+    pixels of context, clipped at the border) are at most ``side x side``: what a memory budget bounds.
+
+    Unlike :func:`plan_tiles` (cores of at most ``tile``), the cores at the image border are ``pad`` longer than the
+    inner ones, because they need context on one side only; so the work repeated for context is as small as the
+    budget allows. Any plan with ``pad`` >= the receptive radius gives the same output as an untiled run.
+    """
+    if side < 1 or pad < 0:
+        raise ConfigError(f"side must be >= 1 and pad >= 0, got side={side} and pad={pad}")
+    rows, cols = _split(height, side=side, pad=pad), _split(width, side=side, pad=pad)
+    for y0, y1 in rows:
+        for x0, x1 in cols:
             yield Tile(y0, y1, x0, x1, max(0, y0 - pad), min(height, y1 + pad), max(0, x0 - pad), min(width, x1 + pad))

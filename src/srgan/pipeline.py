@@ -27,8 +27,8 @@ from ._prefetch import prefetch as _prefetch
 from ._resolve import CHECKPOINT_NAME as CHECKPOINT_NAME
 from ._resolve import resolve_checkpoint
 from ._scheduler import CPU_TILE_BUDGET as _CPU_TILE_BUDGET  # noqa: F401  # kept importable from here
-from ._scheduler import auto_tile, group_tiles, run_tiles, tile_budget, tiles_per_batch
-from ._tiling import Tile, plan_tiles, receptive_radius
+from ._scheduler import auto_side, group_tiles, run_tiles, tile_budget, tiles_per_batch
+from ._tiling import Tile, plan_padded_tiles, plan_tiles, receptive_radius
 from .errors import ConfigError, ImageTooLargeError, InvalidImageError
 from .models import SRModel, registry
 from .runtime import cpu_has_native_bf16 as cpu_has_native_bf16
@@ -223,9 +223,9 @@ class SRGAN:
             alpha = F.interpolate(prep.alpha, scale_factor=self.scale, mode="bicubic", align_corners=False)
             alpha = alpha.clamp_(0, 1)
         if prep.kind != "torch" and prep.bit_depth == 8 and not prep.grey:
-            # 8-bit colour output: each tile is rounded straight into the final (H, W, C) uint8 buffer, so memory
-            # stays at the size of the output image instead of several float32 copies of it.
-            return _image.restore_uint8(self._upscale_uint8(prep.rgb, alpha, tile, self_ensemble), prep)
+            # 8-bit colour output: each tile is rounded straight into the final image, so memory stays at the size
+            # of the output image instead of several float32 copies of it.
+            return self._upscale_uint8(prep, alpha, tile, self_ensemble)
         return _image.restore(self.upscale_tensor(prep.rgb, tile=tile, self_ensemble=self_ensemble), alpha, prep)
 
     def upscale_batch(
@@ -267,20 +267,28 @@ class SRGAN:
                 )
 
     def _upscale_uint8(
-        self, rgb: torch.Tensor, alpha: torch.Tensor | None, tile: int | None, self_ensemble: bool = False
-    ) -> torch.Tensor:
-        """(1, 3, H, W) float in [0, 1] -> (sH, sW, 3 or 4) uint8, rounded half to even like :func:`_image.restore`."""
+        self,
+        prep: _image.PreparedImage[Any],
+        alpha: torch.Tensor | None,
+        tile: int | None,
+        self_ensemble: bool = False,
+    ) -> Image.Image | np.ndarray:
+        """An 8-bit colour PIL/numpy input's output: each tile is rounded (half to even, like
+        :func:`_image.restore`) straight into the final image, which exists once (no float or second uint8 copy)."""
+        rgb = prep.rgb
         _, _, h, w = rgb.shape
         s = self.scale
-        out = torch.empty(h * s, w * s, 3 if alpha is None else 4, dtype=torch.uint8)
+        canvas: _image.Uint8Canvas[Any] = _image.Uint8Canvas(prep, h * s, w * s)
 
         def write(t: Tile, core: torch.Tensor) -> None:
-            out[t.y0 * s : t.y1 * s, t.x0 * s : t.x1 * s, :3] = core[0].mul_(255.0).round_().permute(1, 2, 0)
+            canvas.paste(t.y0 * s, t.x0 * s, core[0].mul_(255.0).round_().permute(1, 2, 0))
 
-        self._run(rgb, tile, write, self_ensemble=self_ensemble)
+        reserved = canvas.nbytes + rgb.nbytes + (0 if alpha is None else alpha.nbytes)
+        self._run(rgb, tile, write, self_ensemble=self_ensemble, reserved=reserved)
         if alpha is not None:
-            out[:, :, 3] = alpha[0, 0].mul(255.0).round_()
-        return out
+            canvas.put_alpha(alpha[0, 0].mul(255.0).round_())
+        result: Image.Image | np.ndarray = canvas.result()
+        return result
 
     def upscale_tensor(
         self,
@@ -312,7 +320,8 @@ class SRGAN:
         def write(t: Tile, core: torch.Tensor) -> None:
             out[:, :, t.y0 * s : t.y1 * s, t.x0 * s : t.x1 * s] = core
 
-        self._run(x, tile, write, self_ensemble=self_ensemble)
+        reserved = out.nbytes + (x.nbytes if x.device.type == "cpu" else 0)
+        self._run(x, tile, write, self_ensemble=self_ensemble, reserved=reserved)
         return out if resize is None else _resize(out, _outscale_size(h, w, resize))
 
     def _outscale(self, outscale: float | None) -> float | None:
@@ -336,6 +345,7 @@ class SRGAN:
         write: Callable[[Tile, torch.Tensor], None],
         *,
         self_ensemble: bool = False,
+        reserved: int = 0,
     ) -> None:
         """Run the generator tile by tile; ``write(tile, core)`` gets each tile's output core, float32 in [0, 1]
         on the CPU, shape (N, 3, s*(y1-y0), s*(x1-x0)).
@@ -347,6 +357,9 @@ class SRGAN:
 
         With ``self_ensemble`` the whole tiled run is repeated on the 8 flips/transposes of ``x``; the outputs,
         mapped back, are averaged into one float32 buffer that ``write`` gets as a single whole-image tile.
+
+        ``reserved`` is the bytes the caller already holds for this call (input, output buffers): on a CPU the
+        tile size leaves room for them under the memory bound (:func:`srgan._scheduler.tile_budget`).
         """
         if self_ensemble:
             n, _, h, w = x.shape
@@ -359,15 +372,19 @@ class SRGAN:
                 def put(t: Tile, core: torch.Tensor, buf: torch.Tensor = buf) -> None:
                     buf[:, :, t.y0 * s : t.y1 * s, t.x0 * s : t.x1 * s] = core
 
-                self._run(xt, tile, put)
+                self._run(xt, tile, put, reserved=reserved + acc.nbytes + buf.nbytes)
                 acc += _dihedral(buf, hflip=hflip, vflip=vflip, transpose=transpose, inverse=True)
             write(Tile(0, h, 0, w, 0, h, 0, w), acc.div_(8))
             return
         n, _, h, w = x.shape
         device, dtype = self.device, self.dtype
-        tile = self._auto_tile(h, w, device, batch=n) if tile is None else int(tile)
         pad = receptive_radius(self.generator.config)
-        tiles = list(plan_tiles(h, w, tile=tile, pad=pad))
+        if tile is None:
+            # The budget bounds the padded tile; the border tiles, with context on one side only, get longer cores.
+            side = self._auto_side(h, w, device, batch=n, reserved=reserved)
+            tiles = list(plan_padded_tiles(h, w, side=side, pad=pad))
+        else:
+            tiles = list(plan_tiles(h, w, tile=int(tile), pad=pad))
         padded = max((t.py1 - t.py0) * (t.px1 - t.px0) for t in tiles) * n
         run_tiles(
             x,
@@ -399,17 +416,18 @@ class SRGAN:
     __call__ = upscale
 
     # ------------------------------------------------------------------ internals
-    def _auto_tile(self, h: int, w: int, device: torch.device, *, batch: int = 1) -> int:
-        """The largest square tile whose activations fit the memory budget; the whole image when it fits.
+    def _auto_side(self, h: int, w: int, device: torch.device, *, batch: int = 1, reserved: int = 0) -> int:
+        """The longest side of a padded tile (core plus the receptive radius of context per side) whose activations
+        fit the memory budget; the whole image when it fits.
 
-        Each tile carries ``receptive_radius`` pixels of context per side (recomputed by its neighbours), so
-        big tiles waste less work; the budget (1.5 GiB on CPU, up to 4 GiB of free GPU memory) bounds memory
-        whatever the image size. A 512x512 input runs in one piece on a CPU in bf16.
+        Big tiles waste less work (each recomputes its context); the budget (on a CPU: what the 2.5 GiB bound
+        leaves after the process and the ``reserved`` input and output buffers, at most 1.5 GiB; up to 4 GiB of
+        free GPU memory) bounds memory whatever the image size. A 512x512 input runs in one piece on a CPU in bf16.
         """
-        return auto_tile(
+        return auto_side(
             h,
             w,
-            budget=tile_budget(device),
+            budget=tile_budget(device, reserved=reserved),
             bytes_per_px=self._bytes_per_px(),
             radius=receptive_radius(self.generator.config),
             batch=batch,
