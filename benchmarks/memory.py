@@ -95,6 +95,7 @@ def run_cli(width: int, height: int, model: str | None) -> dict[str, object]:
             raise SystemExit(f"srgan upscale {width}x{height} failed with status {status}")
         from PIL import Image
 
+        Image.MAX_IMAGE_PIXELS = None  # our own output: 16000x12000 is over Pillow's decompression-bomb guard
         with Image.open(dest) as out:
             shape = [out.height, out.width]
     return {
@@ -116,9 +117,11 @@ def main() -> None:
     args = ap.parse_args()
     t0 = time.perf_counter()
     rows = [run("default", args.size, args.model)]
+    print("measured", rows[-1], flush=True)
     if args.large != "0":
         width, height = (int(v) for v in args.large.lower().split("x"))
         rows.append(run_cli(width, height, args.model))
+        print("measured", rows[-1], flush=True)
     rows += [run("naive", s, args.model) for s in args.naive_sizes]
     for r in rows:
         r["bound_mib"] = BOUND_MIB
