@@ -2,6 +2,7 @@
 # The H200 lease of issues 14 and 16, in one command: first the GPU benchmark alone on the card
 # (benchmarks/gpu.py), then two chains of the srgan-x4-real recipe side by side on the same GPU, the recipe's
 # own "real-mild" degradation and Real-ESRGAN's full "real" ranges (to pick the better on the CPU afterwards).
+# (The lease ran the recipe as it then was, real1 -> gan; today the recipe file chains real1 -> real2 -> gan.)
 # Each stage gets TIME_BUDGET seconds of training (the Trainer fits its step count to it). What comes back
 # under $OUT: gpu.json, gpu.md, and per chain the tars of scripts/gpu_pack.py (fp16 stage outputs and kept
 # exports, metrics.jsonl, stage.json, the log).
@@ -34,7 +35,7 @@ if [ -n "${SMOKE:-}" ]; then  # tiny settings for the CPU try-out
 fi
 for chain in mild real; do
     extra=""; [ "$chain" = real ] && extra="degradation=real"
-    RECIPE=srgan-x4-real DEVICE=$DEVICE RUN="$W/$chain" LOG="$W/$chain/train.log" LIMIT=$TRAIN_LIMIT \
+    RECIPE=examples/recipes/srgan-x4-real.toml DEVICE=$DEVICE RUN="$W/$chain" LOG="$W/$chain/train.log" LIMIT=$TRAIN_LIMIT \
         SET="$SET_COMMON $extra" bash scripts/gpu_train.sh > "$W/$chain.out" 2>&1 &
 done
 wait

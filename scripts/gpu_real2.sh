@@ -20,7 +20,7 @@ python3 scripts/gpu_pack.py "$W/px" "$OUT/real2" || exit 1
 date
 for v in sharp plain; do
     s=true; [ "$v" = plain ] && s=false
-    RECIPE=srgan-x4-real DEVICE=$DEVICE FROM=gan USE="real2=$W/px/real2/generator.pt" RUN="$W/$v" LOG="$W/$v/train.log" \
+    RECIPE=examples/recipes/srgan-x4-real.toml DEVICE=$DEVICE FROM=gan USE="real2=$W/px/real2/generator.pt" RUN="$W/$v" LOG="$W/$v/train.log" \
         LIMIT=${GAN_LIMIT:-160} SET="time_budget=${GAN_BUDGET:-110} num_workers=7 sharpen_hr=$s $SMALL" \
         bash scripts/gpu_train.sh > "$W/$v.out" 2>&1 &
 done
