@@ -3,6 +3,7 @@ from __future__ import annotations
 import threading
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from PIL import Image
 
 from conftest import make_photo
 from srgan import SRGAN, Generator
+from srgan._tiling import Tile
 from srgan.errors import ConfigError, ImageTooLargeError, InvalidImageError, UnknownModelError
 from srgan.pipeline import cpu_has_native_bf16, resolve_device, resolve_dtype
 
@@ -144,6 +146,48 @@ def test_self_ensemble_through_upscale_keeps_modes(tiny_model: SRGAN, photo: Ima
     assert np.array_equal(np.asarray(batch[0]), np.asarray(out))
 
 
+@pytest.mark.parametrize("budget", [2e4, 3e5, 1e12])
+def test_two_stage_tiles_and_bands_equal_a_whole_forward(
+    tiny_generator: Generator, monkeypatch: pytest.MonkeyPatch, budget: float
+) -> None:
+    """Trunk tiles and upsampling bands (forced small by the budget) give the generator's own untiled output."""
+    import srgan.pipeline as pipeline
+
+    model = SRGAN(tiny_generator, device="cpu", dtype="fp32")
+    assert model._stages() is not None
+    monkeypatch.setattr(pipeline, "tile_budget", lambda device, reserved=0: budget)
+    x = torch.rand(2, 3, 37, 45)
+    pieces: list[Tile] = []
+    real_write = model._reconstruct_band
+
+    def count(*args: Any) -> None:
+        pieces.append(args[3])
+        real_write(*args)
+
+    monkeypatch.setattr(model, "_reconstruct_band", count)
+    out = model.upscale_tensor(x)
+    with torch.no_grad():
+        ref = tiny_generator.eval()(x).clamp(0, 1)
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=0)
+    if budget < 1e12:
+        assert len(pieces) > 1 and len({(b.py0, b.px0) for b in pieces}) == len(pieces)
+    else:
+        assert pieces == [Tile(0, 37, 0, 45, 0, 37, 0, 45)]  # one trunk tile, one band: no context recomputed
+
+
+def test_two_stage_trunk_tiles_are_large_on_a_cpu_in_fp32() -> None:
+    """The trunk's small per-pixel memory bounds the tiles: a 1024^2 or 2048^2 input repeats little context."""
+    from srgan._tiling import plan_padded_tiles
+
+    model = SRGAN(Generator(), device="cpu", dtype="fp32")
+    for size, most in ((1024, 1.2), (2048, 1.25)):
+        side = model._auto_side(size, size, torch.device("cpu"), reserved=4 * 16 * size * size)
+        tiles = list(plan_padded_tiles(size, size, side=side, pad=model._pad()))
+        work = sum((t.py1 - t.py0) * (t.px1 - t.px0) for t in tiles) / size**2
+        assert side * side * model._bytes_per_px() <= 3 * 2**29 and 1 < work < most
+    assert model._bytes_per_px() < 0.25 * 10240  # the whole generator's would be 10 kB per pixel
+
+
 def test_tiled_equals_untiled_full_depth() -> None:
     torch.manual_seed(1)
     model = SRGAN(Generator(num_blocks=16).eval(), device="cpu", dtype="fp32")
@@ -153,20 +197,20 @@ def test_tiled_equals_untiled_full_depth() -> None:
 
 def test_auto_tile_bounds_memory_per_tile() -> None:
     from srgan._tiling import plan_padded_tiles, receptive_radius
-    from srgan.pipeline import _CPU_TILE_BUDGET, _activation_bytes_per_input_pixel
+    from srgan.pipeline import _CPU_TILE_BUDGET
 
     for dtype in ("fp32", "bf16"):
         model = SRGAN(Generator(), device="cpu", dtype=dtype)
         cpu = torch.device("cpu")
         assert model._auto_side(40, 30, cpu) == 40  # small images run whole
         side = model._auto_side(2048, 3000, cpu)
-        assert side**2 * _activation_bytes_per_input_pixel(model.generator, model.dtype) <= _CPU_TILE_BUDGET
+        assert side**2 * model._bytes_per_px() <= _CPU_TILE_BUDGET  # the trunk's memory bounds the tile
         pad = receptive_radius(model.generator.config)
         tiles = list(plan_padded_tiles(2048, 3000, side=side, pad=pad))
         assert max(max(t.py1 - t.py0, t.px1 - t.px0) for t in tiles) <= side
         assert min(t.y1 - t.y0 for t in tiles) >= 256  # tiles stay large enough that the overlap is a small share
     assert SRGAN(Generator(), device="cpu", dtype="bf16")._auto_side(512, 512, cpu) == 512
-    assert SRGAN(Generator(), device="cpu", dtype="bf16")._auto_side(512, 512, cpu, batch=8) < 512  # a batch shares it
+    assert SRGAN(Generator(), device="cpu", dtype="bf16")._auto_side(512, 512, cpu, batch=32) < 512  # a batch shares it
 
 
 def test_max_output_pixels_guard(tiny_model: SRGAN) -> None:
@@ -249,7 +293,7 @@ def test_nonfinite_half_output_falls_back_to_fp32(tiny_generator: Generator) -> 
     model = SRGAN(tiny_generator, device="cpu", dtype="bf16")
     broken = model._model(torch.device("cpu"), torch.bfloat16)
     with torch.no_grad():
-        broken.tail.bias.fill_(float("inf"))
+        broken.tail[0].bias.fill_(float("inf"))  # the tail conv, moved before the last PixelShuffle
     ref = SRGAN(tiny_generator, device="cpu", dtype="fp32").upscale_tensor(torch.ones(1, 3, 6, 6) * 0.5)
     with pytest.warns(RuntimeWarning, match="non-finite"):
         out = model.upscale_tensor(torch.ones(1, 3, 6, 6) * 0.5)
@@ -418,11 +462,15 @@ def test_batched_tiles_equal_one_by_one(tiny_model: SRGAN, monkeypatch: pytest.M
     def spy(device: torch.device, dtype: torch.dtype) -> Generator:
         model = original(device, dtype)
 
-        def forward(inp: torch.Tensor) -> torch.Tensor:
-            calls.append(inp.shape[0])
-            return model(inp)
+        class Spy:  # the trunk runs on batches of tiles, the upsampling layers on each tile's bands
+            def features(self, inp: torch.Tensor) -> torch.Tensor:
+                calls.append(inp.shape[0])
+                return model.features(inp)
 
-        return forward  # type: ignore[return-value]
+            def reconstruct(self, feats: torch.Tensor) -> torch.Tensor:
+                return model.reconstruct(feats)
+
+        return Spy()  # type: ignore[return-value]
 
     monkeypatch.setattr(tiny_model, "_tiles_per_batch", lambda device, padded: 3)
     monkeypatch.setattr(tiny_model, "_model", spy)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -131,3 +132,67 @@ def test_native_bf16_needs_the_bf16_instructions_where_flags_are_known(
     monkeypatch.setattr(runtime.torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True, raising=False)
     monkeypatch.setattr(runtime, "cpu_flags", lambda: frozenset(flags))
     assert runtime.cpu_has_native_bf16() is expected
+
+
+class _FakeLibc:
+    """Records the allocator calls heap_reuse makes."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int, int] | tuple[str, int]] = []
+
+    def mallopt(self, param: int, value: int) -> int:
+        self.calls.append(("mallopt", param, value))
+        return 1
+
+    def malloc_trim(self, pad: int) -> int:
+        self.calls.append(("malloc_trim", pad))
+        return 1
+
+
+def test_heap_reuse_sets_the_thresholds_once_and_restores_them_at_the_last_exit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake = _FakeLibc()
+    monkeypatch.setattr(runtime, "_glibc", lambda: fake)
+    monkeypatch.delenv("SRGAN_HEAP_REUSE", raising=False)
+    with runtime.heap_reuse():
+        assert fake.calls == [("mallopt", -3, 1 << 30), ("mallopt", -1, (1 << 31) - 1)]
+        with runtime.heap_reuse():  # nested (or another thread): shares the scope
+            runtime.heap_trim()
+        assert fake.calls[-1] == ("malloc_trim", 0) and len(fake.calls) == 3
+    assert fake.calls[3:] == [("mallopt", -3, 32 << 20), ("mallopt", -1, 64 << 20), ("malloc_trim", 0)]
+    runtime.heap_trim()  # outside the scope: nothing
+    assert len(fake.calls) == 6
+    with pytest.raises(KeyError), runtime.heap_reuse():  # an error inside still restores
+        raise KeyError("x")
+    assert len(fake.calls) == 11 and runtime._heap_users == 0
+    monkeypatch.setenv("SRGAN_HEAP_REUSE", "0")  # the opt-out
+    with runtime.heap_reuse():
+        runtime.heap_trim()
+    assert len(fake.calls) == 11
+
+
+def test_heap_reuse_on_this_machine_keeps_the_output(tiny_generator: torch.nn.Module) -> None:
+    from srgan import SRGAN
+
+    model = SRGAN(tiny_generator, device="cpu", dtype="fp32")  # type: ignore[arg-type]
+    x = torch.rand(1, 3, 20, 20)
+    with runtime.heap_reuse():
+        inside = model.upscale_tensor(x)
+    assert runtime._heap_users == 0
+    if sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc":
+        assert runtime._glibc() is not None  # the scope was real here
+    torch.testing.assert_close(inside, model.upscale_tensor(x))
+
+
+def test_explicit_bf16_on_a_cpu_without_native_bf16_warns(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: False)
+    with pytest.warns(RuntimeWarning, match="emulated"):
+        assert runtime.resolve_dtype("bf16", torch.device("cpu")) == torch.bfloat16  # kept: an explicit choice
+    assert runtime.resolve_dtype(None, torch.device("cpu")) == torch.float32
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: True)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert runtime.resolve_dtype("bf16", torch.device("cpu")) == torch.bfloat16

@@ -3,7 +3,6 @@ import torch
 from srgan import SRGAN, Generator
 from srgan._scheduler import CPU_MEMORY_BOUND, CPU_TILE_BUDGET, auto_side, tile_budget
 from srgan._tiling import receptive_radius
-from srgan.pipeline import _activation_bytes_per_input_pixel
 
 CPU = torch.device("cpu")
 
@@ -23,7 +22,7 @@ def test_cpu_budget_leaves_room_for_the_output_under_the_bound() -> None:
 
 def test_huge_outputs_get_smaller_tiles_that_fit_the_budget() -> None:
     model = SRGAN(Generator(), device="cpu", dtype="fp32")
-    per_px = _activation_bytes_per_input_pixel(model.generator, torch.float32)
+    per_px = model._bytes_per_px()  # of what runs on whole tiles (the trunk)
     reserved = 4 * 16000 * 12000 + 4 * 3 * 4000 * 3000
     small = model._auto_side(3000, 4000, CPU)
     big = model._auto_side(3000, 4000, CPU, reserved=reserved)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from srgan._tiling import Tile, plan_padded_tiles, plan_tiles, receptive_radius
+from srgan._tiling import Tile, band_rows, plan_padded_tiles, plan_tiles, receptive_radius
 from srgan.errors import ConfigError
 from srgan.models import Generator, GeneratorConfig
 
@@ -72,3 +72,28 @@ def test_padded_plan_uses_fewer_tiles_than_equal_cores() -> None:
     assert list(plan_padded_tiles(300, 200, side=300, pad=40)) == [Tile(0, 300, 0, 200, 0, 300, 0, 200)]
     with pytest.raises(ConfigError):
         list(plan_padded_tiles(500, 500, side=80, pad=40))
+
+
+@pytest.mark.parametrize(("budget", "radius"), [(1e9, 3), (4000.0, 3), (2500.0, 1), (1.0, 2)])
+def test_bands_cover_the_core_once_within_the_tile_and_budget(budget: float, radius: int) -> None:
+    h, w = 90, 70
+    for t in plan_padded_tiles(h, w, side=50, pad=5):
+        seen = torch.zeros(h, w, dtype=torch.int32)
+        bands = list(band_rows(t, h, w, budget=budget, bytes_per_px=1.0, radius=radius))
+        for b in bands:
+            seen[b.y0 : b.y1, b.x0 : b.x1] += 1
+            assert (b.x0, b.x1) == (t.x0, t.x1)  # whole rows of the core
+            assert (b.py0, b.py1, b.px0, b.px1) == (
+                max(0, b.y0 - radius),
+                min(h, b.y1 + radius),
+                max(0, b.x0 - radius),
+                min(w, b.x1 + radius),
+            )
+            assert t.py0 <= b.py0 and b.py1 <= t.py1 and t.px0 <= b.px0 and b.px1 <= t.px1  # inside the tile
+            big_enough = (b.py1 - b.py0) * (b.px1 - b.px0) <= budget
+            assert big_enough or b.y1 - b.y0 <= 16  # within the budget, or the 16-row floor
+        assert bool((seen[t.y0 : t.y1, t.x0 : t.x1] == 1).all()) and int(seen.sum()) == (t.y1 - t.y0) * (t.x1 - t.x0)
+        if budget >= 1e9:
+            assert len(bands) == 1
+    with pytest.raises(ConfigError):
+        list(band_rows(Tile(0, 4, 0, 4, 0, 4, 0, 4), 4, 4, budget=1.0, bytes_per_px=0.0, radius=1))

@@ -1,4 +1,5 @@
-"""Inference-only graph rewrites: fold BatchNorm into the preceding convolution."""
+"""Inference-only graph rewrites: fold BatchNorm into the preceding convolution, then the architecture's own exact
+rewrite (srgan's: the tail conv before the last PixelShuffle)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from .models import registry
 
 ModelT = TypeVar("ModelT", bound=nn.Module)
 
-__all__ = ["fold_batchnorm", "fuse_conv_bn"]
+__all__ = ["fold_batchnorm", "fuse_conv_bn", "prepare_for_inference"]
 
 
 @torch.no_grad()
@@ -68,4 +69,18 @@ def fold_batchnorm(generator: ModelT) -> ModelT:
             raise TypeError(f"{conv_name!r} -> {bn_name!r} of {type(parent).__name__} is not a Conv2d -> BatchNorm2d")
         setattr(parent, conv_name, fuse_conv_bn(conv, bn))
         setattr(parent, bn_name, nn.Identity())
+    return g
+
+
+def prepare_for_inference(generator: ModelT) -> ModelT:
+    """:func:`fold_batchnorm`, then the architecture's ``inference_rewrite`` (if any) on that copy: an eval-mode
+    model with the same output (about 1e-6 in float32) that runs faster. ``generator`` is not modified.
+
+    Raises:
+        ConfigError: ``generator`` is not a model of a registered architecture.
+    """
+    g = fold_batchnorm(generator)
+    rewrite = registry.for_model(g).inference_rewrite
+    if rewrite is not None:
+        rewrite(g)
     return g

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from ._tiling import Tile
+from .runtime import heap_trim
 
 __all__ = [
     "CPU_MEMORY_BOUND",
@@ -144,7 +145,8 @@ def run_tiles(
 ) -> None:
     """Run ``forward`` on each batch of tiles of ``x`` (N, 3, H, W), uploaded to ``device`` in ``dtype`` (channels
     last); ``on_output(chunk, out)`` gets each batch's output, the tiles stacked along the batch dimension in chunk
-    order (N rows per tile). Runs in inference mode; on CUDA the next upload overlaps the current forward."""
+    order (N rows per tile). Runs in inference mode; on CUDA the next upload overlaps the current forward. On a CPU
+    inside :func:`srgan.runtime.heap_reuse`, the heap's free memory goes back to the system between tiles."""
     if not chunks:
         return
     with torch.inference_mode(), device_context(device):
@@ -153,6 +155,10 @@ def run_tiles(
         for i, chunk in enumerate(chunks):
             inp = uploader.wait(pending)
             sr = forward(inp)
+            del inp
             if i + 1 < len(chunks):
                 pending = uploader.start(chunks[i + 1])  # overlaps with the forward above on CUDA
             on_output(chunk, sr)
+            del sr  # before the next forward, not after it
+            if i + 1 < len(chunks) and device.type == "cpu":
+                heap_trim()  # what this tile freed goes back before the next one's activations

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from .errors import ConfigError
 from .models import ModelConfig, registry
 
-__all__ = ["Tile", "receptive_radius", "plan_tiles", "plan_padded_tiles"]
+__all__ = ["Tile", "band_rows", "receptive_radius", "plan_tiles", "plan_padded_tiles"]
 
 
 @dataclass(frozen=True)
@@ -98,3 +98,22 @@ def plan_padded_tiles(height: int, width: int, *, side: int, pad: int) -> Iterat
     for y0, y1 in rows:
         for x0, x1 in cols:
             yield Tile(y0, y1, x0, x1, max(0, y0 - pad), min(height, y1 + pad), max(0, x0 - pad), min(width, x1 + pad))
+
+
+def band_rows(
+    tile: Tile, height: int, width: int, *, budget: float, bytes_per_px: float, radius: int
+) -> Iterator[Tile]:
+    """Split ``tile``'s core into bands of whole rows for a second stage of ``radius`` pixels of context (the
+    upsampling layers of a :class:`~srgan.models.registry.StageSplit`): each band's padded region (its rows and
+    the core's columns, ``radius`` more on each side, clipped to the ``height x width`` image) uses at most
+    ``budget`` bytes at ``bytes_per_px``, and bands have at least 16 core rows.
+    """
+    if radius < 0 or bytes_per_px <= 0:
+        raise ConfigError(f"radius must be >= 0 and bytes_per_px > 0, got {radius} and {bytes_per_px}")
+    px0, px1 = max(0, tile.x0 - radius), min(width, tile.x1 + radius)
+    rows = max(16, int(budget // (bytes_per_px * (px1 - px0))) - 2 * radius)
+    n = math.ceil((tile.y1 - tile.y0) / rows)
+    step = math.ceil((tile.y1 - tile.y0) / n)
+    for y0 in range(tile.y0, tile.y1, step):
+        y1 = min(tile.y1, y0 + step)
+        yield Tile(y0, y1, tile.x0, tile.x1, max(0, y0 - radius), min(height, y1 + radius), px0, px1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
@@ -22,16 +23,17 @@ from PIL import Image
 from . import _image
 from ._dihedral import dihedral as _dihedral
 from ._files import atomic_write_text
-from ._fuse import fold_batchnorm
+from ._fuse import prepare_for_inference
 from ._prefetch import prefetch as _prefetch
 from ._resolve import CHECKPOINT_NAME as CHECKPOINT_NAME
 from ._resolve import resolve_checkpoint
 from ._scheduler import CPU_TILE_BUDGET as _CPU_TILE_BUDGET  # noqa: F401  # kept importable from here
 from ._scheduler import auto_side, group_tiles, run_tiles, tile_budget, tiles_per_batch
-from ._tiling import Tile, plan_padded_tiles, plan_tiles, receptive_radius
+from ._tiling import Tile, band_rows, plan_padded_tiles, plan_tiles, receptive_radius
 from .errors import ConfigError, ImageTooLargeError, InvalidImageError
 from .models import SRModel, registry
 from .runtime import cpu_has_native_bf16 as cpu_has_native_bf16
+from .runtime import heap_reuse
 from .runtime import resolve_device as resolve_device
 from .runtime import resolve_dtype as resolve_dtype
 from .weights import build_generator, save_checkpoint
@@ -350,50 +352,126 @@ class SRGAN:
         """Run the generator tile by tile; ``write(tile, core)`` gets each tile's output core, float32 in [0, 1]
         on the CPU, shape (N, 3, s*(y1-y0), s*(x1-x0)).
 
+        A generator in two stages (its architecture's :class:`~srgan.models.registry.StageSplit`; srgan's and the
+        classic SRResNet) runs its trunk on tiles as large as the trunk's small per-pixel memory allows (a 1024x1024
+        input whole on a CPU in fp32), then its upsampling layers over each tile's core only, in bands of rows
+        with their own few pixels of context; ``write`` gets each band. Other generators run whole on each tile.
+        Either way every output pixel sees the same input pixels as in an untiled forward.
+
         On CUDA, tiles of the same padded shape run as one batch (as many as the memory budget allows), inputs go
         through pinned memory on a side stream so the next upload overlaps the current forward, and cuDNN picks
-        its fastest kernels (benchmark mode, scoped to this call). A tile whose reduced-precision output is not
-        finite is recomputed in float32 from the original input, with a warning.
+        its fastest kernels (benchmark mode, scoped to this call). A tile (or band) whose reduced-precision output
+        is not finite is recomputed in float32 from the original input, with a warning.
 
         With ``self_ensemble`` the whole tiled run is repeated on the 8 flips/transposes of ``x``; the outputs,
         mapped back, are averaged into one float32 buffer that ``write`` gets as a single whole-image tile.
 
         ``reserved`` is the bytes the caller already holds for this call (input, output buffers): on a CPU the
-        tile size leaves room for them under the memory bound (:func:`srgan._scheduler.tile_budget`).
+        tile size leaves room for them under the memory bound (:func:`srgan._scheduler.tile_budget`). On a CPU the
+        call runs in :func:`srgan.runtime.heap_reuse` (freed activations reused, not page-faulted in again).
         """
-        if self_ensemble:
+        with heap_reuse() if self.device.type == "cpu" else contextlib.nullcontext():
+            if self_ensemble:
+                n, _, h, w = x.shape
+                s = self.scale
+                acc = torch.zeros(n, 3, h * s, w * s, dtype=torch.float32)
+                for hflip, vflip, transpose in itertools.product((False, True), repeat=3):
+                    xt = _dihedral(x, hflip=hflip, vflip=vflip, transpose=transpose)
+                    buf = torch.empty(n, 3, xt.shape[-2] * s, xt.shape[-1] * s, dtype=torch.float32)
+
+                    def put(t: Tile, core: torch.Tensor, buf: torch.Tensor = buf) -> None:
+                        buf[:, :, t.y0 * s : t.y1 * s, t.x0 * s : t.x1 * s] = core
+
+                    self._run(xt, tile, put, reserved=reserved + acc.nbytes + buf.nbytes)
+                    acc += _dihedral(buf, hflip=hflip, vflip=vflip, transpose=transpose, inverse=True)
+                write(Tile(0, h, 0, w, 0, h, 0, w), acc.div_(8))
+                return
             n, _, h, w = x.shape
-            s = self.scale
-            acc = torch.zeros(n, 3, h * s, w * s, dtype=torch.float32)
-            for hflip, vflip, transpose in itertools.product((False, True), repeat=3):
-                xt = _dihedral(x, hflip=hflip, vflip=vflip, transpose=transpose)
-                buf = torch.empty(n, 3, xt.shape[-2] * s, xt.shape[-1] * s, dtype=torch.float32)
+            device, dtype = self.device, self.dtype
+            pad = self._pad()
+            if tile is None:
+                # The budget bounds the padded tile; the border tiles, with context on one side only, get longer cores.
+                side = self._auto_side(h, w, device, batch=n, reserved=reserved)
+                tiles = list(plan_padded_tiles(h, w, side=side, pad=pad))
+            else:
+                tiles = list(plan_tiles(h, w, tile=int(tile), pad=pad))
+            padded = max((t.py1 - t.py0) * (t.px1 - t.px0) for t in tiles) * n
+            per_batch = self._tiles_per_batch(device, padded)
+            split = self._stages()
+            if split is None:
+                run_tiles(
+                    x,
+                    group_tiles(tiles, per_batch),
+                    lambda inp: self._model(device, dtype)(inp),
+                    device=device,
+                    dtype=dtype,
+                    on_output=lambda chunk, sr: self._write_chunk(x, chunk, sr, write),
+                )
+                return
+            # Two stages: the trunk on each (large) tile, then the upsampling layers over the tile's core only, in bands
+            # of rows with their own small context, sized by what the budget leaves beside the batch's features.
+            size = _dtype_bytes(dtype)
+            budget = tile_budget(device, reserved=reserved)
+            left = max(budget - per_batch * padded * split.feature_channels * size, 0.25 * budget)
+            if device.type == "cpu":  # bands as fast as larger ones, and they fit in the memory the trunk freed
+                left = min(left, _CPU_BAND_BUDGET)
+            band_bpp = split.reconstruct_values_per_pixel * size * n
 
-                def put(t: Tile, core: torch.Tensor, buf: torch.Tensor = buf) -> None:
-                    buf[:, :, t.y0 * s : t.y1 * s, t.x0 * s : t.x1 * s] = core
+            def reconstruct(chunk: list[Tile], feats: torch.Tensor) -> None:
+                for j, t in enumerate(chunk):
+                    f = feats[j * n : (j + 1) * n]
+                    for band in band_rows(t, h, w, budget=left, bytes_per_px=band_bpp, radius=split.reconstruct_radius):
+                        self._reconstruct_band(x, f, t, band, split, write)
 
-                self._run(xt, tile, put, reserved=reserved + acc.nbytes + buf.nbytes)
-                acc += _dihedral(buf, hflip=hflip, vflip=vflip, transpose=transpose, inverse=True)
-            write(Tile(0, h, 0, w, 0, h, 0, w), acc.div_(8))
-            return
-        n, _, h, w = x.shape
-        device, dtype = self.device, self.dtype
-        pad = receptive_radius(self.generator.config)
-        if tile is None:
-            # The budget bounds the padded tile; the border tiles, with context on one side only, get longer cores.
-            side = self._auto_side(h, w, device, batch=n, reserved=reserved)
-            tiles = list(plan_padded_tiles(h, w, side=side, pad=pad))
-        else:
-            tiles = list(plan_tiles(h, w, tile=int(tile), pad=pad))
-        padded = max((t.py1 - t.py0) * (t.px1 - t.px0) for t in tiles) * n
-        run_tiles(
-            x,
-            group_tiles(tiles, self._tiles_per_batch(device, padded)),
-            lambda inp: self._model(device, dtype)(inp),
-            device=device,
-            dtype=dtype,
-            on_output=lambda chunk, sr: self._write_chunk(x, chunk, sr, write),
-        )
+            run_tiles(
+                x,
+                group_tiles(tiles, per_batch),
+                lambda inp: self._model(device, dtype).features(inp),  # type: ignore[operator]
+                device=device,
+                dtype=dtype,
+                on_output=reconstruct,
+            )
+
+    def _reconstruct_band(
+        self,
+        x: torch.Tensor,
+        feats: torch.Tensor,
+        t: Tile,
+        band: Tile,
+        split: registry.StageSplit,
+        write: Callable[[Tile, torch.Tensor], None],
+    ) -> None:
+        """Run the upsampling layers on ``band`` (a part of tile ``t``'s core, with its padded region inside ``t``'s)
+        of the tile's features ``feats`` and write its core; a reduced-precision band whose output is not finite is
+        recomputed in float32 from the input, with a warning."""
+        s = self.scale
+        model = self._model(self.device, self.dtype)
+        f = feats[:, :, band.py0 - t.py0 : band.py1 - t.py0, band.px0 - t.px0 : band.px1 - t.px0]
+        out = model.reconstruct(f)  # type: ignore[operator]
+        if out.dtype != torch.float32 and not torch.isfinite(out).all():
+            warnings.warn(
+                f"non-finite output in {out.dtype} for a tile; recomputing it in float32",
+                RuntimeWarning,
+                stacklevel=6,
+            )
+            r = split.features_radius
+            y0, y1 = max(0, band.py0 - r), min(x.shape[-2], band.py1 + r)
+            x0, x1 = max(0, band.px0 - r), min(x.shape[-1], band.px1 + r)
+            inp = x[:, :, y0:y1, x0:x1].to(device=self.device, dtype=torch.float32)
+            fp32 = self._model(self.device, torch.float32)
+            f32 = fp32.features(inp.contiguous(memory_format=torch.channels_last))  # type: ignore[operator]
+            out = fp32.reconstruct(f32[:, :, band.py0 - y0 : band.py1 - y0, band.px0 - x0 : band.px1 - x0])  # type: ignore[operator]
+        oy, ox = (band.y0 - band.py0) * s, (band.x0 - band.px0) * s
+        core = out[:, :, oy : oy + (band.y1 - band.y0) * s, ox : ox + (band.x1 - band.x0) * s]
+        write(band, core.to(device="cpu", dtype=torch.float32, copy=True).clamp_(0, 1))
+
+    def _stages(self) -> registry.StageSplit | None:
+        """How the generator splits for tiled inference (None: it runs whole on each tile)."""
+        stages = registry.for_model(self.generator).stages
+        if stages is None or not isinstance(self.generator, registry.TwoStageModel):
+            return None
+        split: registry.StageSplit = stages(self.generator.config)
+        return split
 
     def _write_chunk(
         self, x: torch.Tensor, chunk: list[Tile], sr: torch.Tensor, write: Callable[[Tile, torch.Tensor], None]
@@ -422,14 +500,15 @@ class SRGAN:
 
         Big tiles waste less work (each recomputes its context); the budget (on a CPU: what the 2.5 GiB bound
         leaves after the process and the ``reserved`` input and output buffers, at most 1.5 GiB; up to 4 GiB of
-        free GPU memory) bounds memory whatever the image size. A 512x512 input runs in one piece on a CPU in bf16.
+        free GPU memory) bounds memory whatever the image size. The memory per pixel is the trunk's for a two-stage
+        generator (:meth:`_run`): then a 1024x1024 input runs in one piece on a CPU in fp32.
         """
         return auto_side(
             h,
             w,
             budget=tile_budget(device, reserved=reserved),
             bytes_per_px=self._bytes_per_px(),
-            radius=receptive_radius(self.generator.config),
+            radius=self._pad(),
             batch=batch,
         )
 
@@ -439,15 +518,27 @@ class SRGAN:
         return tiles_per_batch(device, padded_pixels, bytes_per_px=self._bytes_per_px())
 
     def _bytes_per_px(self) -> float:
-        return _activation_bytes_per_input_pixel(self.generator, self.dtype)
+        """Peak memory per input pixel of what runs on whole tiles: the trunk of a two-stage generator (its
+        upsampling layers run in bands sized separately), else the whole generator."""
+        split = self._stages()
+        if split is None:
+            return _activation_bytes_per_input_pixel(self.generator, self.dtype)
+        return split.features_values_per_pixel * _dtype_bytes(self.dtype)
+
+    def _pad(self) -> int:
+        """Context pixels per tile side: the receptive radius (of both stages together, for a two-stage model)."""
+        pad = receptive_radius(self.generator.config)
+        split = self._stages()
+        return pad if split is None else max(pad, split.features_radius + split.reconstruct_radius)
 
     def _model(self, device: torch.device, dtype: torch.dtype) -> SRModel:
         key = (device, dtype)
         with self._lock:
             model = self._models.get(key)
             if model is None:
-                # BatchNorm folded into the convs: same output (~1e-6), fewer memory passes.
-                model = fold_batchnorm(self.generator).to(device=device, dtype=dtype)
+                # BatchNorm folded into the convs and the architecture's rewrite (srgan's tail before its last
+                # PixelShuffle): same output (~1e-6), fewer memory passes, a wider last conv.
+                model = prepare_for_inference(self.generator).to(device=device, dtype=dtype)
                 model.requires_grad_(False)
                 if device.type == "cpu":
                     model = model.to(memory_format=torch.channels_last)
@@ -481,10 +572,20 @@ def _resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(x, size=size, mode="bicubic", antialias=True, align_corners=False).clamp_(0, 1)
 
 
+_CPU_BAND_BUDGET = float(2**28)
+"""Bytes of activations per band of the upsampling layers on a CPU (256 MiB; a two-stage generator, see
+:meth:`SRGAN._run`): measured as fast as 512 MiB and 3x larger bands for a 512x512 input on a 2-core CPU, with a
+lower peak, since the bands reuse the heap memory the trunk freed."""
+
+
+def _dtype_bytes(dtype: torch.dtype) -> int:
+    return 2 if dtype in (torch.float16, torch.bfloat16) else 4
+
+
 def _activation_bytes_per_input_pixel(generator: SRModel, dtype: torch.dtype) -> float:
     """Peak inference memory per input pixel: the activation values its architecture declares, times the bytes of
     ``dtype`` (about 5.1 kB for the default x4 model in bf16, 10 kB in fp32)."""
     values = registry.for_model(generator).activation_values_per_pixel
     if values is None:
         raise ConfigError(f"{type(generator).__name__} is not a generator: it declares no activation memory")
-    return values(generator.config) * (2 if dtype in (torch.float16, torch.bfloat16) else 4)
+    return values(generator.config) * _dtype_bytes(dtype)

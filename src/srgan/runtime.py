@@ -1,4 +1,5 @@
-"""Where and how computation runs: device and precision policy, CPU capabilities, the torchrun environment.
+"""Where and how computation runs: device and precision policy, CPU capabilities, the host allocator during
+inference, the torchrun environment.
 
 The bottom layer with :mod:`srgan.errors`: it imports nothing else of srgan, so inference, evaluation, training and
 the command lines all share one answer to "which device", "which dtype" and "which rank".
@@ -6,11 +7,15 @@ the command lines all share one answer to "which device", "which dtype" and "whi
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import functools
 import logging
 import os
 import sys
+import threading
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -27,6 +32,8 @@ __all__ = [
     "env_local_rank",
     "env_rank",
     "env_world_size",
+    "heap_reuse",
+    "heap_trim",
     "resolve_device",
     "resolve_dtype",
     "torchrun_env",
@@ -92,7 +99,8 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torc
 
     ``None`` means fp16 on CUDA, bf16 on CPUs that compute bf16 natively (AVX512-BF16 / AMX; about 59 dB PSNR
     against fp32 output with the packaged model) and fp32 elsewhere. fp16 on a CPU (slow or unsupported there)
-    becomes bf16 where the CPU has native bf16 and fp32 otherwise, with a warning.
+    becomes bf16 where the CPU has native bf16 and fp32 otherwise, with a warning. bf16 asked for on a CPU without
+    native bf16 is kept (an explicit choice) with a warning that it is emulated and slow.
     """
     if dtype is None:
         if device.type == "cuda":
@@ -107,11 +115,88 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torc
             raise ConfigError(f"unknown dtype {dtype!r}: use one of {sorted(set(_DTYPES))}") from None
     if dtype not in (torch.float32, torch.float16, torch.bfloat16):
         raise ConfigError(f"dtype must be float32, float16 or bfloat16, got {dtype}")
+    if dtype == torch.bfloat16 and device.type == "cpu" and not cpu_has_native_bf16():
+        warnings.warn(
+            "bfloat16 on this CPU is emulated (no AVX512-BF16 or AMX): measured 4-10x slower than float32, with "
+            "large temporary buffers; dtype=None picks float32 here",
+            RuntimeWarning,
+            stacklevel=3,
+        )
     if dtype == torch.float16 and device.type == "cpu":
         chosen = torch.bfloat16 if cpu_has_native_bf16() else torch.float32
         warnings.warn(f"float16 is not supported well on CPU; using {chosen} instead", RuntimeWarning, stacklevel=3)
         return chosen
     return dtype
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The host allocator during inference
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
+_HEAP_MMAP_THRESHOLD = 1 << 30
+_HEAP_TRIM_THRESHOLD = (1 << 31) - 1
+# What the call leaves: glibc's own dynamic thresholds reach these once a process has freed a 32 MiB block.
+_RESTORED_MMAP_THRESHOLD, _RESTORED_TRIM_THRESHOLD = 32 << 20, 64 << 20
+_heap_lock = threading.Lock()
+_heap_users = 0
+
+
+@functools.cache
+def _glibc() -> ctypes.CDLL | None:
+    """The C library when it is glibc (Linux), else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None)
+        libc.gnu_get_libc_version  # noqa: B018  # glibc only (not musl)
+        libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+        libc.malloc_trim.argtypes = [ctypes.c_size_t]
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+@contextlib.contextmanager
+def heap_reuse() -> Iterator[None]:
+    """Inside: the C heap keeps and reuses the memory of freed activations instead of returning it to the system
+    after every layer; at the end it is returned at once (``malloc_trim``). glibc (Linux) only; elsewhere, or with
+    ``SRGAN_HEAP_REUSE=0``, nothing changes.
+
+    Each activation of a large tile is tens to hundreds of MB. glibc serves those with a fresh ``mmap`` and unmaps
+    them on free, so every layer page-faults its output in again: measured 30 % of a 512x512 upscale on a 2-core
+    CPU (5.8 s -> 4.0 s with reuse). Inside the context glibc's mmap threshold is 1 GiB and its trim threshold
+    2 GiB. These are process-wide settings: nested and concurrent calls share one scope (the last to leave restores
+    them), and glibc then keeps thresholds of 32 MiB and 64 MiB (what its dynamic thresholds reach in a process
+    that has freed a 32 MiB block), as setting them disables the dynamic adjustment.
+    """
+    global _heap_users
+    libc = _glibc() if os.environ.get("SRGAN_HEAP_REUSE", "1") != "0" else None
+    if libc is None:
+        yield
+        return
+    with _heap_lock:
+        if _heap_users == 0:
+            libc.mallopt(_M_MMAP_THRESHOLD, _HEAP_MMAP_THRESHOLD)
+            libc.mallopt(_M_TRIM_THRESHOLD, _HEAP_TRIM_THRESHOLD)
+        _heap_users += 1
+    try:
+        yield
+    finally:
+        with _heap_lock:
+            _heap_users -= 1
+            if _heap_users == 0:
+                libc.mallopt(_M_MMAP_THRESHOLD, _RESTORED_MMAP_THRESHOLD)
+                libc.mallopt(_M_TRIM_THRESHOLD, _RESTORED_TRIM_THRESHOLD)
+                libc.malloc_trim(0)
+
+
+def heap_trim() -> None:
+    """Inside :func:`heap_reuse`: return the free memory of the C heap to the system now (between the tiles of a
+    large image, where what one tile freed would otherwise stay resident beside the next tile's activations).
+    Elsewhere nothing."""
+    libc = _glibc()
+    if libc is not None and _heap_users > 0:
+        libc.malloc_trim(0)
 
 
 # ---------------------------------------------------------------------------------------------------------------

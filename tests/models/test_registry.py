@@ -15,7 +15,7 @@ from torch import nn
 
 from peer_helpers import randomize
 from srgan import SRGAN, weights
-from srgan._fuse import fold_batchnorm
+from srgan._fuse import fold_batchnorm, prepare_for_inference
 from srgan._tiling import receptive_radius
 from srgan.errors import ConfigError, IncompatibleCheckpointError
 from srgan.export import export_torchscript
@@ -80,6 +80,39 @@ def test_receptive_radius_and_memory(arch: Architecture[Any, Any]) -> None:
     assert arch.activation_values_per_pixel(config) > 0
 
 
+def _reach(f: Any, x: torch.Tensor, out_scale: int) -> int:
+    """How far (in input pixels) a change of the centre input pixel moves ``f``'s output."""
+    c = x.shape[-1] // 2
+    y = x.clone()
+    y[:, :, c, c] += 0.5
+    with torch.no_grad():
+        diff = (f(x) - f(y)).abs().amax(dim=(0, 1))
+    rows = diff.amax(dim=1).nonzero().flatten()
+    return int(max(c - rows.min().item() // out_scale, rows.max().item() // out_scale - c))
+
+
+@pytest.mark.parametrize("arch", registry.architectures("generator"), ids=lambda a: a.name)
+def test_two_stage_split_is_the_forward_with_its_radii(arch: Architecture[Any, Any]) -> None:
+    if arch.stages is None:
+        assert arch.name == "msrresnet"  # its bilinear skip needs the input in the second stage: runs whole
+        return
+    config = _config(arch)
+    model = randomize(arch.build(config))
+    assert isinstance(model, registry.TwoStageModel)
+    split = arch.stages(config)
+    assert split.features_radius + split.reconstruct_radius >= receptive_radius(config)
+    x = torch.rand(1, 3, 2 * receptive_radius(config) + 9, 2 * receptive_radius(config) + 9, dtype=torch.float64)
+    model = model.double()
+    with torch.no_grad():
+        feats = model.features(x)
+        assert feats.shape == (1, split.feature_channels, *x.shape[-2:])
+        torch.testing.assert_close(model.reconstruct(feats), model(x), atol=1e-12, rtol=0)
+        f = torch.rand_like(feats)
+    # Each stage's declared radius bounds (and is within a pixel of) how far one input pixel reaches.
+    assert split.features_radius - 1 <= _reach(model.features, x, 1) <= split.features_radius
+    assert split.reconstruct_radius - 1 <= _reach(model.reconstruct, f, config.scale) <= split.reconstruct_radius
+
+
 @pytest.mark.parametrize("arch", ARCHITECTURES, ids=lambda a: a.name)
 def test_fold_batchnorm_keeps_the_eval_output(arch: Architecture[Any, Any]) -> None:
     model = randomize(arch.build(_config(arch)))  # non-trivial BN statistics, eval mode
@@ -91,6 +124,23 @@ def test_fold_batchnorm_keeps_the_eval_output(arch: Architecture[Any, Any]) -> N
     x = _input(arch)
     with torch.no_grad():
         torch.testing.assert_close(folded(x), model(x), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("arch", registry.architectures("generator"), ids=lambda a: a.name)
+def test_prepare_for_inference_keeps_the_output_and_the_stages(arch: Architecture[Any, Any]) -> None:
+    model = randomize(arch.build(_config(arch)))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    fast = prepare_for_inference(model)
+    x = _input(arch)
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), model(x), atol=1e-5, rtol=0)
+        if arch.stages is not None:
+            torch.testing.assert_close(fast.reconstruct(fast.features(x)), model(x), atol=1e-5, rtol=0)
+    if arch.inference_rewrite is not None:  # the conv to RGB now runs before a PixelShuffle, on 4 phases at once
+        assert [m.out_channels for m in model.modules() if isinstance(m, nn.Conv2d)][-1] == 3
+        assert [m.out_channels for m in fast.modules() if isinstance(m, nn.Conv2d)][-1] == 12
+    after = model.state_dict()
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)  # untouched
 
 
 @pytest.mark.parametrize("arch", registry.architectures("generator"), ids=lambda a: a.name)

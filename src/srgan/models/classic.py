@@ -19,7 +19,8 @@ from torch import nn
 
 from ..errors import ConfigError
 from ._config import MAX_BLOCKS, MAX_CHANNELS, ArchConfig, check_int
-from .generator import srresnet_receptive_radius, upsampling_activation_values
+from ._subpixel import conv_before_shuffle, prelu_before_shuffle
+from .generator import srresnet_receptive_radius, srresnet_stages, upsampling_activation_values
 from .registry import Architecture, SRModel, incompatible, required_shape
 
 __all__ = [
@@ -131,11 +132,19 @@ class ClassicSRGANGenerator(SRModel):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.reconstruct(self.features(x))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The trunk: (N, 3, H, W) -> (N, channels, H, W), ``block1``'s output plus the residual blocks'."""
         feat: torch.Tensor = self.block1(x)
         out = feat
         for name in self._trunk:
             out = self.get_submodule(name)(out)
-        y: torch.Tensor = self.get_submodule(self._upsample)(feat + out)
+        return feat + out
+
+    def reconstruct(self, features: torch.Tensor) -> torch.Tensor:
+        """The upsampling stages and the 9x9 conv: (N, channels, H, W) -> (N, 3, scale*H, scale*W) in [0, 1]."""
+        y: torch.Tensor = self.get_submodule(self._upsample)(features)
         return (torch.tanh(y) + 1) / 2
 
 
@@ -178,6 +187,17 @@ def config_from_state_dict(state: Mapping[str, Any]) -> ClassicSRGANConfig:
     return ClassicSRGANConfig(scale=2**stages, num_blocks=n, channels=channels, trunk_tail=trunk_tail)
 
 
+def _subpixel_tail(g: ClassicSRGANGenerator) -> None:
+    """Inference rewrite (eval mode, after BN folding): the last x2 stage's PReLU and the 9x9 conv run before its
+    PixelShuffle (:mod:`srgan.models._subpixel`). Same output."""
+    up = g.get_submodule(g._upsample)
+    assert isinstance(up, nn.Sequential)
+    last, conv = up[-2], up[-1]
+    assert isinstance(last, ClassicUpsample) and isinstance(conv, nn.Conv2d)
+    up[-2] = nn.Sequential(last.conv, prelu_before_shuffle(last.prelu, 2))
+    up[-1] = conv_before_shuffle(conv, 2)
+
+
 def _conv_bn_pairs(g: ClassicSRGANGenerator) -> Iterator[tuple[nn.Module, str, str]]:
     for name in g._trunk[:-1]:
         block = g.get_submodule(name)
@@ -202,4 +222,6 @@ ARCHITECTURE: Architecture[ClassicSRGANConfig, ClassicSRGANGenerator] = Architec
     receptive_radius=lambda c: srresnet_receptive_radius(scale=c.scale, num_blocks=c.num_blocks),
     activation_values_per_pixel=lambda c: upsampling_activation_values(scale=c.scale, channels=c.channels),
     conv_bn_pairs=_conv_bn_pairs,
+    inference_rewrite=_subpixel_tail,
+    stages=lambda c: srresnet_stages(scale=c.scale, num_blocks=c.num_blocks, channels=c.channels),
 )

@@ -35,6 +35,8 @@ __all__ = [
     "Architecture",
     "ModelConfig",
     "SRModel",
+    "StageSplit",
+    "TwoStageModel",
     "architectures",
     "detect",
     "for_config",
@@ -80,6 +82,40 @@ class SRModel(nn.Module):
         return self.config.scale
 
 
+@runtime_checkable
+class TwoStageModel(Protocol):
+    """A generator whose forward is ``reconstruct(features(x))``: see :class:`StageSplit`."""
+
+    def features(self, x: torch.Tensor) -> torch.Tensor: ...
+
+    def reconstruct(self, features: torch.Tensor) -> torch.Tensor: ...
+
+
+@dataclass(frozen=True)
+class StageSplit:
+    """How a generator runs in two stages in tiled inference: ``model.features(x)`` (N, 3, H, W) -> (N,
+    ``feature_channels``, H, W) at input resolution, then ``model.reconstruct(features)`` -> (N, 3, sH, sW).
+
+    The trunk (``features``) holds most of the receptive radius and needs little memory per pixel; the upsampling
+    layers (``reconstruct``) the opposite. So the trunk runs in large tiles (little context recomputed) and the
+    upsampling layers in small pieces of each tile's own output, with ``reconstruct_radius`` pixels of context.
+
+    Attributes:
+        features_radius: receptive radius of ``features`` (input pixels, rounded up).
+        reconstruct_radius: receptive radius of ``reconstruct`` in input pixels (rounded up); the two add up to at
+            least the architecture's ``receptive_radius``.
+        features_values_per_pixel: peak activation values alive per input pixel while ``features`` runs.
+        feature_channels: channels of the features (kept while ``reconstruct`` runs on them).
+        reconstruct_values_per_pixel: peak activation values per input pixel while ``reconstruct`` runs.
+    """
+
+    features_radius: int
+    reconstruct_radius: int
+    features_values_per_pixel: float
+    feature_channels: int
+    reconstruct_values_per_pixel: float
+
+
 @dataclass(frozen=True)
 class Architecture(Generic[ConfigT, ModelT]):
     """Everything srgan needs to know about one architecture.
@@ -105,6 +141,12 @@ class Architecture(Generic[ConfigT, ModelT]):
         conv_bn_pairs: where the model's BatchNorms follow a convolution directly, as ``(parent, conv_name,
             bn_name)`` children of ``parent``; :func:`srgan._fuse.fold_batchnorm` folds each BN into its conv for
             inference. None: nothing to fold.
+        inference_rewrite: rewrites an eval-mode copy of a model, in place and after BatchNorm folding, into a graph
+            with the same output that runs faster (:func:`srgan._fuse.prepare_for_inference`); its forward,
+            ``features`` and ``reconstruct`` keep working. None: no rewrite.
+        stages: for generators whose model is a :class:`TwoStageModel`, how it splits (:class:`StageSplit`): tiled
+            inference then runs the trunk and the upsampling layers in differently sized tiles (less recomputed
+            context, same output). None: the whole model runs on each tile.
         exportable: whether the model traces to TorchScript and ONNX (its forward has no shape-dependent control
             flow).
         kind: ``"generator"`` (runs in :class:`~srgan.SRGAN`, loads from generator checkpoints) or
@@ -123,6 +165,8 @@ class Architecture(Generic[ConfigT, ModelT]):
     receptive_radius: Callable[[ConfigT], int] | None = None
     activation_values_per_pixel: Callable[[ConfigT], float] | None = None
     conv_bn_pairs: Callable[[ModelT], Iterable[tuple[nn.Module, str, str]]] | None = None
+    inference_rewrite: Callable[[ModelT], None] | None = None
+    stages: Callable[[ConfigT], StageSplit] | None = None
     exportable: bool = True
     kind: Kind = "generator"
 
