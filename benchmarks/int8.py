@@ -4,14 +4,18 @@
                               [--json benchmarks/int8.json]
 
 Each ISA runs in its own subprocess: ``native`` is this CPU as it is; ``avx2`` emulates an AVX2-only CPU on an
-AVX-512 one (``ATEN_CPU_CAPABILITY=avx2``, ``ONEDNN_MAX_CPU_ISA=AVX2``, ``FBGEMM_ENABLE_INSTRUCTIONS=AVX2``, set
-before torch loads; the child prints ``torch.backends.cpu.get_cpu_capability()`` to show it took). The emulation
-restricts the kernels, not the cache sizes or clock of a real AVX2 CPU, and cannot show AVX-VNNI (the 256-bit
-VNNI of Intel client chips since 12th gen): on such a CPU int8 runs faster than the ``avx2`` figures here.
+AVX-512 one (``ATEN_CPU_CAPABILITY=avx2``, ``ONEDNN_MAX_CPU_ISA=AVX2``, ``FBGEMM_ENABLE_INSTRUCTIONS=AVX2``,
+``MKL_ENABLE_INSTRUCTIONS=AVX2``, set before torch loads; the child prints
+``torch.backends.cpu.get_cpu_capability()`` to show it took). The emulation restricts the kernels, not the cache
+sizes or clock of a real AVX2 CPU, and cannot show AVX-VNNI (the 256-bit VNNI of Intel client chips since 12th
+gen): on such a CPU int8 runs faster than the ``avx2`` figures here.
 
-Paths (one forward over the whole image, under ``torch.inference_mode()``, best of ``--repeat``):
+Paths (one forward over the whole image, under ``torch.inference_mode()``, best of ``--repeat``; all but naive
+inside :func:`srgan.runtime.heap_reuse`, as the library runs):
   naive         fp32 NCHW eager, BatchNorm unfolded: the reference of benchmarks/upscale.py
-  fp32          BatchNorm folded, channels_last: today's CPU default without native bf16
+  default       ``SRGAN.upscale_tensor``: the library's CPU default without native bf16 (fp32, BatchNorm folded,
+                the tail conv before the last PixelShuffle, channels_last, two-stage tiles); ratios are against it
+  fp32          the default's network (:func:`srgan._fuse.prepare_for_inference`, channels_last) in one forward
   bf16          fp32 path in bf16 (emulated by oneDNN where the CPU has no avx512_bf16 / AMX)
   int8          torch.ao FX post-training static quantization, oneDNN engine: per-channel symmetric 7-bit weights
                 (no int16 saturation in AVX2's vpmaddubsw), per-tensor 8-bit activations from min/max over the LR
@@ -20,6 +24,11 @@ Paths (one forward over the whole image, under ``torch.inference_mode()``, best 
   int8_mixed    int8 with the first (9x9, 3->C) and last (9x9, C->3) convs in fp32
   int8_fbgemm   what torch's "x86" defaults give on an AVX2 CPU: FBGEMM, 8-bit weights, 7-bit activations
                 (reduce_range), fp32 PReLU
+  ort_fp32      ONNX Runtime (CPU provider, all graph optimisations, the same threads) on srgan's ONNX export
+  ort_int8      ONNX Runtime static int8 (QDQ, per-channel int8 weights, uint8 activations, min/max calibration on
+                the same T91 LR images), from the same export
+The ONNX Runtime paths need ``pip install srgan[export]`` and run natively only: its kernels are chosen by CPUID,
+which the AVX2 emulation's variables do not restrict.
 
 Accuracy (each reduced-precision path, on this ISA's kernels):
   - output PSNR against the fp32 path's output, both rounded to 8 bits, RGB, whole image: on every Set14 image
@@ -36,6 +45,7 @@ Also measured in the same run: matmul peaks (fp32, bf16) and the GOP/s of one bo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import math
@@ -58,9 +68,15 @@ sys.path.insert(0, str(HERE))
 from upscale import generator_flops_per_input_pixel, matmul_peak, natural_photo  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
-PATHS = ["naive", "fp32", "bf16", "int8", "int8_mixed", "int8_fbgemm"]
-REDUCED = [p for p in PATHS if p not in ("naive", "fp32")]
-AVX2_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "FBGEMM_ENABLE_INSTRUCTIONS": "AVX2"}
+PATHS = ["naive", "default", "fp32", "bf16", "int8", "int8_mixed", "int8_fbgemm", "ort_fp32", "ort_int8"]
+REDUCED = [p for p in PATHS if p not in ("naive", "default", "fp32", "ort_fp32")]
+ORT_PATHS = ("ort_fp32", "ort_int8")
+AVX2_ENV = {
+    "ATEN_CPU_CAPABILITY": "avx2",
+    "ONEDNN_MAX_CPU_ISA": "AVX2",
+    "FBGEMM_ENABLE_INSTRUCTIONS": "AVX2",
+    "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+}
 OUTPUT_PSNR_BAR_DB = 38.0
 EVAL_DELTA_BAR_DB = 0.1
 
@@ -154,6 +170,51 @@ def _images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in (".png", ".bmp", ".jpg", ".jpeg"))
 
 
+# ----------------------------------------------------------------------------------------------------- ONNX Runtime
+def _ort_sessions(generator: nn.Module, calibration: list[torch.Tensor], paths: list[str]) -> dict[str, Any]:
+    """ONNX Runtime sessions of srgan's ONNX export: fp32 and static int8 (QDQ); {} without onnxruntime."""
+    import tempfile
+
+    try:
+        import onnxruntime as ort
+        from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    except ImportError:
+        print("onnxruntime not installed (pip install srgan[export]): its paths are skipped", file=sys.stderr)
+        return {}
+    from srgan.export import export_onnx
+
+    class Reader(CalibrationDataReader):  # type: ignore[misc]
+        def __init__(self, name: str) -> None:
+            self.items = iter([{name: x.float().numpy()} for x in calibration])
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self.items, None)
+
+    def session(path: Path) -> Any:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    tmp = Path(tempfile.mkdtemp(prefix="srgan-ort-"))
+    fp32 = export_onnx(generator, tmp / "g.onnx")
+    out = {"ort_fp32": session(fp32)}
+    if "ort_int8" in paths:
+        name = out["ort_fp32"].get_inputs()[0].name
+        quantize_static(
+            str(fp32),
+            str(tmp / "g_int8.onnx"),
+            Reader(name),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+        )
+        out["ort_int8"] = session(tmp / "g_int8.onnx")
+    return {p: out[p] for p in paths}
+
+
 # ----------------------------------------------------------------------------------------------------- child
 def _conv_peaks(engine: str) -> dict[str, float]:
     """GOP/s of one body conv (64 -> 64, 3x3, 256^2 input, channels_last), fp32 and int8 (7-bit weights)."""
@@ -202,7 +263,7 @@ def run_child(args: argparse.Namespace) -> dict[str, Any]:
     from srgan._fuse import fold_batchnorm
     from srgan.degradation import quantize
     from srgan.evaluation import evaluate, score
-    from srgan.runtime import cpu_capabilities
+    from srgan.runtime import cpu_capabilities, heap_reuse
 
     caps = cpu_capabilities()
     load_before = os.getloadavg()
@@ -217,8 +278,12 @@ def run_child(args: argparse.Namespace) -> dict[str, Any]:
     t0 = time.perf_counter()
     nets: dict[str, tuple[nn.Module, torch.dtype, bool]] = {"naive": (gen, torch.float32, False)}
     folded = fold_batchnorm(gen).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    nets["fp32"] = (folded, torch.float32, True)
+    nets["fp32"] = (model._model(torch.device("cpu"), torch.float32), torch.float32, True)
     nets["bf16"] = (copy.deepcopy(folded).to(torch.bfloat16), torch.bfloat16, True)
+    sessions: dict[str, Any] = {}
+    if args.isa_child == "native" and any(p in args.paths for p in ORT_PATHS):
+        sessions = _ort_sessions(gen, calibration, [p for p in args.paths if p in ORT_PATHS])
+    args.paths = [p for p in args.paths if p not in ORT_PATHS or p in sessions]
     quant_kw: dict[str, dict[str, Any]] = {
         "int8": {},
         "int8_mixed": {"float_modules": ("head.0", "tail")},
@@ -230,6 +295,15 @@ def run_child(args: argparse.Namespace) -> dict[str, Any]:
     build_s = time.perf_counter() - t0
 
     def forward(path: str, x: torch.Tensor) -> torch.Tensor:
+        if path == "default":
+            return model.upscale_tensor(x)
+        if path in sessions:
+            sess = sessions[path]
+            return torch.from_numpy(sess.run(None, {sess.get_inputs()[0].name: x.float().numpy()})[0])
+        with contextlib.nullcontext() if path == "naive" else heap_reuse():
+            return _forward_net(path, x)
+
+    def _forward_net(path: str, x: torch.Tensor) -> torch.Tensor:
         net, dtype, cl = nets[path]
         x = x.to(dtype)
         if cl:
@@ -294,7 +368,7 @@ def run_child(args: argparse.Namespace) -> dict[str, Any]:
                     continue
                 seconds = min(_timed(lambda p=path, x=x: forward(p, x)) for _ in range(args.repeat))
                 gops = flops_px * size * size / seconds / 1e9
-                peak = peaks["conv_int8"] if path.startswith("int8") else peaks["conv_fp32"]
+                peak = peaks["conv_int8"] if path.endswith("int8") or "int8_" in path else peaks["conv_fp32"]
                 rows.append(
                     {"size": size, "path": path, "seconds": seconds, "gops": gops, "share_of_conv_peak": gops / peak}
                 )
@@ -304,6 +378,7 @@ def run_child(args: argparse.Namespace) -> dict[str, Any]:
             continue
         r["x_naive"] = same["naive"] / r["seconds"] if "naive" in same else None
         r["x_fp32"] = same["fp32"] / r["seconds"] if "fp32" in same else None
+        r["x_default"] = same["default"] / r["seconds"] if "default" in same else None
     return {
         "isa": args.isa_child,
         "emulated": args.isa_child != "native",
@@ -350,14 +425,14 @@ def _print(res: dict[str, Any]) -> None:
         f"peaks: matmul fp32 {pk['matmul_fp32']:.0f} GFLOP/s, bf16 {pk['matmul_bf16']:.0f}; "
         f"body conv fp32 {pk['conv_fp32']:.0f} GFLOP/s, int8 {pk['conv_int8']:.0f} GOP/s"
     )
-    print("\n| input | path | s | x naive | x fp32 default | GOP/s | % conv peak |")
+    print("\n| input | path | s | x naive | x default | GOP/s | % conv peak |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for r in res["rows"]:
         if "error" in r:
             print(f"| {r['size']}^2 | {r['path']} | failed: {r['error'][:100]} | | | | |")
             continue
         print(
-            f"| {r['size']}^2 | {r['path']} | {r['seconds']:.3f} | {r['x_naive']:.2f} | {r['x_fp32']:.2f} | "
+            f"| {r['size']}^2 | {r['path']} | {r['seconds']:.3f} | {r['x_naive']:.2f} | {r['x_default']:.2f} | "
             f"{r['gops']:.0f} | {100 * r['share_of_conv_peak']:.0f}% |"
         )
     fp = res["psnr_y_fp32"]
@@ -392,8 +467,8 @@ def main() -> None:
     if args.isa_child:
         json.dump(run_child(args), sys.stdout)
         return
-    if "naive" not in args.paths or "fp32" not in args.paths:
-        args.paths = ["naive", "fp32", *[p for p in args.paths if p not in ("naive", "fp32")]]
+    base = ["naive", "default", "fp32"]
+    args.paths = [*base, *[p for p in args.paths if p not in base]]
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}")
     print(f"CPU flags: {' '.join(sorted(f for f in _flags() if f.startswith(('avx', 'amx', 'fma'))))}")
     results = {}

@@ -512,3 +512,29 @@ def test_upscale_batch_yields_in_order_and_reports_bad_files(tiny_model: SRGAN, 
     assert next(gen).size == (40, 32)
     with pytest.raises(InvalidImageError, match=r"bad\.png"):
         next(gen)
+
+
+def test_upscale_batch_keeps_one_heap_scope_for_all_images(tiny_model: SRGAN, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Memory one image freed is reused by the next: the allocator is set once and restored once per batch."""
+    from srgan import runtime
+
+    calls: list[tuple[int, int]] = []
+
+    class FakeLibc:
+        def mallopt(self, param: int, value: int) -> int:
+            calls.append((param, value))
+            return 1
+
+        def malloc_trim(self, pad: int) -> int:
+            return 1
+
+    monkeypatch.setattr(runtime, "_glibc", lambda: FakeLibc())
+    monkeypatch.delenv("SRGAN_HEAP_REUSE", raising=False)
+    images = [Image.fromarray(make_photo(12, 10, seed=i)) for i in range(3)]
+    out = list(tiny_model.upscale_batch(images))
+    assert [o.size for o in out] == [(48, 40)] * 3
+    assert [c[0] for c in calls] == [-3, -1, -3, -1]  # set, then restored: one scope, not one per image
+    calls.clear()
+    for img in images:
+        tiny_model.upscale(img)
+    assert len(calls) == 12  # a scope per call otherwise
