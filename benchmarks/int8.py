@@ -115,12 +115,13 @@ def quantize_generator(
     activation_bits: int = 8,
     float_modules: tuple[str, ...] = (),
 ) -> nn.Module:
-    """An int8 copy of ``generator`` (BatchNorm folded), calibrated on ``calibration`` ((1, 3, h, w) in [0, 1])."""
+    """An int8 copy of ``generator`` (BatchNorm folded, the tail conv before the last PixelShuffle, as the default
+    runs it), calibrated on ``calibration`` ((1, 3, h, w) in [0, 1])."""
     from torch.ao.quantization import MinMaxObserver, PerChannelMinMaxObserver, QConfig, QConfigMapping
     from torch.ao.quantization.fx.custom_config import PrepareCustomConfig
     from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
-    from srgan._fuse import fold_batchnorm
+    from srgan._fuse import prepare_for_inference
 
     wmax = 2 ** (weight_bits - 1) - 1
     qconfig = QConfig(
@@ -132,7 +133,7 @@ def quantize_generator(
     mapping = QConfigMapping().set_global(qconfig).set_object_type(FloatPReLU, None)
     for name in float_modules:
         mapping.set_module_name(name, None)
-    model = _wrap_prelus(fold_batchnorm(generator))
+    model = _wrap_prelus(prepare_for_inference(generator))  # the default's network: BN folded, tail rewritten
     previous = torch.backends.quantized.engine
     torch.backends.quantized.engine = engine  # the weights are packed for the engine set at convert time
     try:

@@ -146,7 +146,8 @@ def run_tiles(
     """Run ``forward`` on each batch of tiles of ``x`` (N, 3, H, W), uploaded to ``device`` in ``dtype`` (channels
     last); ``on_output(chunk, out)`` gets each batch's output, the tiles stacked along the batch dimension in chunk
     order (N rows per tile). Runs in inference mode; on CUDA the next upload overlaps the current forward. On a CPU
-    inside :func:`srgan.runtime.heap_reuse`, the heap's free memory goes back to the system between tiles."""
+    inside :func:`srgan.runtime.heap_reuse`, the heap's free memory goes back to the system after each tile of an
+    image of several tiles."""
     if not chunks:
         return
     with torch.inference_mode(), device_context(device):
@@ -160,5 +161,8 @@ def run_tiles(
                 pending = uploader.start(chunks[i + 1])  # overlaps with the forward above on CUDA
             on_output(chunk, sr)
             del sr  # before the next forward, not after it
-            if i + 1 < len(chunks) and device.type == "cpu":
-                heap_trim()  # what this tile freed goes back before the next one's activations
+            if len(chunks) > 1 and device.type == "cpu":
+                # What this tile freed goes back before the next one's activations, and after the last one before
+                # whatever the caller does next (saving a large output): a large image pays one page-fault pass per
+                # tile; small ones (one tile) keep their memory for the next image of a batch.
+                heap_trim()
