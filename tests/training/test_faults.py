@@ -35,6 +35,15 @@ CONFIG = tiny_config(pretrain_steps=STEPS, ckpt_every=1)
 
 
 @pytest.fixture(autouse=True)
+def _default_sigint() -> Iterator[None]:
+    """Python's own Ctrl-C handler for each test, whatever the runner started with: a non-interactive shell starts
+    its background jobs with SIGINT ignored, and then neither Python nor the Trainer installs a handler."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+@pytest.fixture(autouse=True)
 def _small_discriminator(monkeypatch: pytest.MonkeyPatch) -> None:
     """The same narrow discriminator as in the child process (and as in test_trainer.py)."""
     monkeypatch.setattr(trainer_module, "Discriminator", small_discriminator)
