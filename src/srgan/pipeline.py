@@ -355,8 +355,9 @@ class SRGAN:
         on the CPU, shape (N, 3, s*(y1-y0), s*(x1-x0)).
 
         A generator in two stages (its architecture's :class:`~srgan.models.registry.StageSplit`; srgan's and the
-        classic SRResNet) runs its trunk on tiles as large as the trunk's small per-pixel memory allows (a 1024x1024
-        input whole on a CPU in fp32), then its upsampling layers over each tile's core only, in bands of rows
+        classic SRResNet) runs its trunk on tiles as large as the trunk's small per-pixel memory allows (a 512x512
+        input whole, 1024x1024 as 2x2 tiles on a CPU in fp32), then its upsampling layers over each tile's core only,
+        in bands of rows
         with their own few pixels of context; ``write`` gets each band. Other generators run whole on each tile.
         Either way every output pixel sees the same input pixels as in an untiled forward.
 
