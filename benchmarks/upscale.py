@@ -8,8 +8,8 @@ Paths:
              torch.inference_mode() (how typical SRGAN scripts run it); the reference for ratios and accuracy
   default    SRGAN.upscale(PIL image) with default settings (everything below, chosen automatically); each call
              returns the memory it used to the system at its end
-  default_loop  the same calls inside one srgan.runtime.heap_reuse() scope, as upscale_batch and `srgan upscale`
-             of a folder run them: memory one call freed is reused by the next
+  default_loop  the same calls inside one srgan.runtime.heap_reuse() scope held across the timed calls (a
+             caller's own loop can do this): memory one call freed is reused by the next
   fold_bn    naive + BatchNorm folded into the convolutions
   channels_last  naive + channels_last memory format
   bf16       naive in bf16 (CPU with native bf16) / fp16 (CUDA)

@@ -258,9 +258,7 @@ class SRGAN:
                 return _image.open_image(item, max_pixels=max_output_pixels, scale=self.scale)
             return item
 
-        # One heap scope for the whole batch: memory freed by one image is reused by the next, returned at the end.
-        scope = heap_reuse() if self.device.type == "cpu" else contextlib.nullcontext()
-        with scope, ThreadPoolExecutor(max_workers=workers) as pool:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
             for loaded in _prefetch(load, images, pool=pool, ahead=prefetch):
                 yield self.upscale(
                     loaded.result(),

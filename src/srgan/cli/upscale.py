@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import math
 import re
@@ -19,7 +18,7 @@ from .._image import IMAGE_EXTENSIONS, SAVE_FORMATS, is_image_name, open_image, 
 from .._prefetch import prefetch
 from .._version import __version__
 from ..errors import ConfigError, SRGANError
-from ..runtime import heap_reuse, torchrun_env
+from ..runtime import torchrun_env
 from ._common import MODEL_HELP, describe, iter_inputs, positive_int
 
 __all__ = ["OUTPUT_SOFTWARE", "add_parser", "run"]
@@ -246,9 +245,7 @@ def run(args: argparse.Namespace) -> int:
 
     # Decoding and encoding run in worker threads (Pillow releases the GIL) while the model runs here.
     bar = tqdm(total=len(jobs), unit="img", disable=not sys.stderr.isatty() or args.quiet)
-    # One heap scope for the folder (runtime.heap_reuse): memory one image freed is reused by the next.
-    scope = heap_reuse() if model.device.type == "cpu" else contextlib.nullcontext()
-    with scope, ThreadPoolExecutor(max_workers=max(1, args.workers)) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, args.workers)) as pool:
         decoded = prefetch(decode, [src for src, _ in jobs], pool=pool, ahead=max(2, 2 * args.workers))
         saves: list[tuple[Path, Future[None]]] = []
         for (src, dest), image in zip(jobs, decoded, strict=True):
