@@ -171,6 +171,12 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="timed runs per measurement (the fastest counts)")
     ap.add_argument("--json", default=str(HERE / "upscale.json"))
     ap.add_argument("--device", default="cpu", help="cpu or cuda[:N]; on CUDA peak memory is GPU memory")
+    ap.add_argument(
+        "--whole-image-max",
+        type=int,
+        default=WHOLE_IMAGE_MAX,
+        help="largest input side the whole-image paths (naive, ...) run at; larger sizes run the tiled paths only",
+    )
     ap.add_argument("--_child", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args._child:
@@ -201,7 +207,11 @@ def main() -> None:
     for size in args.sizes:
         ref_out = None
         for path in args.paths:
-            if size > WHOLE_IMAGE_MAX and path not in ("default", "default_loop", "tiled256") and args.device == "cpu":
+            if (
+                size > args.whole_image_max
+                and path not in ("default", "default_loop", "tiled256")
+                and args.device == "cpu"
+            ):
                 need = size * size * 10240 / 2**30
                 print(f"{path} {size}: skipped (a whole-image forward needs about {need:.0f} GiB)")
                 continue
