@@ -356,8 +356,7 @@ class SRGAN:
         classic SRResNet) runs its trunk on tiles as large as the trunk's small per-pixel memory allows (a 512x512
         input whole, 1024x1024 as 2x2 tiles on a CPU in fp32), then its upsampling layers over each tile's core only,
         in bands of rows with their own few pixels of context; ``write`` gets each band. Other generators run whole
-        on each tile.
-        Either way every output pixel sees the same input pixels as in an untiled forward.
+        on each tile. Either way every output pixel sees the same input pixels as in an untiled forward.
 
         On CUDA, tiles of the same padded shape run as one batch (as many as the memory budget allows), inputs go
         through pinned memory on a side stream so the next upload overlaps the current forward, and cuDNN picks

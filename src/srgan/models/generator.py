@@ -177,17 +177,24 @@ def config_from_state_dict(state_dict: Mapping[str, Any]) -> GeneratorConfig:
     return GeneratorConfig(scale=2 ** len(stages), num_blocks=len(blocks), channels=int(head.shape[0]))
 
 
+def _trunk_radius(num_blocks: int) -> int:
+    """Receptive radius of the SRResNet trunk: a 9x9 head, two 3x3 convs per residual block, a 3x3 trunk tail."""
+    return 4 + 2 * num_blocks + 1
+
+
+def _upsampling_radius(scale: int) -> int:
+    """Receptive radius (input pixels, rounded up) of the x2 stages (a 3x3 conv each, at 2**i times the input
+    resolution) and the 9x9 tail at output resolution."""
+    reach = sum(1.0 / 2**i for i in range(int(math.log2(scale)))) + 4.0 / scale
+    radius: int = math.ceil(reach)
+    return radius
+
+
 def srresnet_receptive_radius(*, scale: int, num_blocks: int) -> int:
     """Receptive radius (input pixels, rounded up) of the SRResNet shape of network: a 9x9 head, two 3x3 convs per
-    residual block, a 3x3 trunk tail, ``log2(scale)`` x2 stages with a 3x3 conv each, a 9x9 tail."""
-    r = 4.0  # 9x9 head
-    r += 2.0 * num_blocks  # two 3x3 convs per residual block
-    r += 1.0  # body tail 3x3
-    stages = int(math.log2(scale))
-    r += sum(1.0 / 2**i for i in range(stages))  # each upsample 3x3 conv runs at 2**i times the input resolution
-    r += 4.0 / scale  # 9x9 tail at output resolution
-    radius: int = math.ceil(r)
-    return radius
+    residual block, a 3x3 trunk tail, ``log2(scale)`` x2 stages with a 3x3 conv each, a 9x9 tail (the trunk's
+    radius is whole, so rounding the upsampling part alone gives the same number)."""
+    return _trunk_radius(num_blocks) + _upsampling_radius(scale)
 
 
 def srresnet_stages(*, scale: int, num_blocks: int, channels: int) -> StageSplit:
@@ -200,11 +207,9 @@ def srresnet_stages(*, scale: int, num_blocks: int, channels: int) -> StageSplit
     freed maps apart from the ones in use: measured 1.8 kB per pixel (a 1024x1024 trunk in fp32), so 7 maps are
     declared. The upsampling layers: 2.5 maps of the widest stage (:func:`upsampling_activation_values`).
     """
-    stages = int(math.log2(scale))
-    up = sum(1.0 / 2**i for i in range(stages)) + 4.0 / scale
     return StageSplit(
-        features_radius=4 + 2 * num_blocks + 1,
-        reconstruct_radius=math.ceil(up),
+        features_radius=_trunk_radius(num_blocks),
+        reconstruct_radius=_upsampling_radius(scale),
         features_values_per_pixel=7.0 * channels,
         feature_channels=channels,
         reconstruct_values_per_pixel=upsampling_activation_values(scale=scale, channels=channels),
