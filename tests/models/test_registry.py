@@ -27,6 +27,7 @@ from srgan.models import (
     MSRResNetConfig,
     registry,
 )
+from srgan.models._onednn import FusedResidualBody
 from srgan.models.registry import Architecture
 
 # Small configs keep the tests fast; an architecture missing here is tested with its default config.
@@ -136,9 +137,18 @@ def test_prepare_for_inference_keeps_the_output_and_the_stages(arch: Architectur
         torch.testing.assert_close(fast(x), model(x), atol=1e-5, rtol=0)
         if arch.stages is not None:
             torch.testing.assert_close(fast.reconstruct(fast.features(x)), model(x), atol=1e-5, rtol=0)
-    if arch.inference_rewrite is not None:  # the conv to RGB now runs before a PixelShuffle, on 4 phases at once
+    if arch.stages is not None:  # srgan's shape: the conv to RGB now runs before a PixelShuffle, on 4 phases at once
         assert [m.out_channels for m in model.modules() if isinstance(m, nn.Conv2d)][-1] == 3
         assert [m.out_channels for m in fast.modules() if isinstance(m, nn.Conv2d)][-1] == 12
+    if arch.inference_rewrite is not None:  # the CPU path: residual adds fused into the convs (channels_last)
+        assert any(isinstance(m, FusedResidualBody) for m in fast.modules())
+        fast_cl = fast.to(memory_format=torch.channels_last)
+        x_cl = x.contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            torch.testing.assert_close(fast_cl(x_cl), model(x), atol=1e-5, rtol=0)
+            if arch.stages is not None:
+                torch.testing.assert_close(fast_cl.reconstruct(fast_cl.features(x_cl)), model(x), atol=1e-5, rtol=0)
+        assert torch.equal(x_cl, x)  # the input is not overwritten
     after = model.state_dict()
     assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)  # untouched
 

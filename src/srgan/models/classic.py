@@ -19,6 +19,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ._config import MAX_BLOCKS, MAX_CHANNELS, ArchConfig, check_int
+from ._onednn import FusedResidualBody
 from ._subpixel import conv_before_shuffle, prelu_before_shuffle
 from .generator import srresnet_receptive_radius, srresnet_stages, upsampling_activation_values
 from .registry import Architecture, SRModel, incompatible, required_shape
@@ -187,9 +188,21 @@ def config_from_state_dict(state: Mapping[str, Any]) -> ClassicSRGANConfig:
     return ClassicSRGANConfig(scale=2**stages, num_blocks=n, channels=channels, trunk_tail=trunk_tail)
 
 
-def _subpixel_tail(g: ClassicSRGANGenerator) -> None:
+def _inference_rewrite(g: ClassicSRGANGenerator) -> None:
     """Inference rewrite (eval mode, after BN folding): the last x2 stage's PReLU and the 9x9 conv run before its
-    PixelShuffle (:mod:`srgan.models._subpixel`). Same output."""
+    PixelShuffle (:mod:`srgan.models._subpixel`); the residual blocks add into the trunk's map in place on a CPU
+    (:mod:`srgan.models._onednn`: the first block's name holds all of them, the others become identities). Same
+    output."""
+    names = g._trunk[:-1]
+    blocks = [g.get_submodule(name) for name in names]
+    if blocks and all(
+        isinstance(b, ClassicResidualBlock) and isinstance(b.bn1, nn.Identity) and isinstance(b.bn2, nn.Identity)
+        for b in blocks
+    ):
+        fused = FusedResidualBody((b.conv1, b.prelu, b.conv2) for b in blocks if isinstance(b, ClassicResidualBlock))
+        g.add_module(names[0], fused)
+        for name in names[1:]:
+            g.add_module(name, nn.Identity())
     up = g.get_submodule(g._upsample)
     assert isinstance(up, nn.Sequential)
     last, conv = up[-2], up[-1]
@@ -222,6 +235,6 @@ ARCHITECTURE: Architecture[ClassicSRGANConfig, ClassicSRGANGenerator] = Architec
     receptive_radius=lambda c: srresnet_receptive_radius(scale=c.scale, num_blocks=c.num_blocks),
     activation_values_per_pixel=lambda c: upsampling_activation_values(scale=c.scale, channels=c.channels),
     conv_bn_pairs=_conv_bn_pairs,
-    inference_rewrite=_subpixel_tail,
+    inference_rewrite=_inference_rewrite,
     stages=lambda c: srresnet_stages(scale=c.scale, num_blocks=c.num_blocks, channels=c.channels),
 )

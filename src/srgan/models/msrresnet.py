@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._config import MAX_BLOCKS, MAX_CHANNELS, ArchConfig, check_int
+from ._onednn import FusedResidualBody
 from .generator import upsampling_activation_values
 from .registry import Architecture, SRModel, incompatible, required_shape
 
@@ -153,6 +154,14 @@ def _receptive_radius(config: MSRResNetConfig) -> int:
     return math.ceil(max(r, 1.0))
 
 
+def _inference_rewrite(g: MSRResNet) -> None:
+    """Inference rewrite (eval mode): the residual blocks add into the trunk's map in place on a CPU
+    (:mod:`srgan.models._onednn`). Same output."""
+    blocks = [b for b in g.body if isinstance(b, ResidualBlockNoBN)]
+    if blocks and len(blocks) == len(g.body):
+        g.body = FusedResidualBody((b.conv1, b.relu, b.conv2) for b in blocks)  # type: ignore[assignment]
+
+
 ARCHITECTURE: Architecture[MSRResNetConfig, MSRResNet] = Architecture(
     name="msrresnet",
     model_class=MSRResNet,
@@ -166,4 +175,5 @@ ARCHITECTURE: Architecture[MSRResNetConfig, MSRResNet] = Architecture(
     receptive_radius=_receptive_radius,
     activation_values_per_pixel=lambda c: upsampling_activation_values(scale=c.scale, channels=c.channels),
     conv_bn_pairs=None,  # no BatchNorm
+    inference_rewrite=_inference_rewrite,
 )
