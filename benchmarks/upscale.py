@@ -44,6 +44,11 @@ WHOLE_IMAGE_MAX = 1024
 """Above this input side the whole-image paths (naive, fold_bn, ...) would need tens of GB: only tiled ones run."""
 
 
+_ISA_LIMITS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS", "FBGEMM_ENABLE_INSTRUCTIONS")
+"""Environment variables that restrict PyTorch's, oneDNN's, MKL's and FBGEMM's kernels (AVX2-only runs on an
+AVX-512 machine): recorded with the machine."""
+
+
 def natural_photo(size: int) -> np.ndarray:
     """A size x size crop of the sample photo, mirrored as needed (natural image statistics at any size)."""
     img = np.asarray(Image.open(SAMPLE).convert("RGB"))
@@ -195,6 +200,9 @@ def main() -> None:
     isa = sorted(f for f in cpu_flags() if f.startswith(("avx", "amx", "fma")))
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}")
     print(f"CPU flags: {' '.join(isa) or 'unknown'}; native bf16: {native_bf16}; {cpu_capabilities()}")
+    limits = {k: os.environ[k] for k in _ISA_LIMITS if k in os.environ}
+    if limits:
+        print(f"kernels limited by the environment: {limits}")
     print(
         f"matmul peak: fp32 {peak32:.0f} GFLOP/s, bf16 {peak16:.0f} GFLOP/s; "
         f"generator {flops_px / 1e6:.1f} MFLOP per input pixel"
@@ -265,6 +273,8 @@ def main() -> None:
             "torch": torch.__version__,
             "cpu_isa_flags": isa,
             "native_bf16": native_bf16,
+            "torch_cpu_capability": cpu_capabilities().torch_capability,
+            "isa_limits": {k: os.environ[k] for k in _ISA_LIMITS if k in os.environ},
         },
         "default_throughput_ratio": scaling,
         "matmul_peak_gflops": {"fp32": peak32, "bf16": peak16},

@@ -346,3 +346,18 @@ def test_float_tiff_stays_float(tmp_path: Path, tiny_model_dir: Path) -> None:
         assert out.mode == "F" and out.size == (48, 40)
         expected = SRGAN.from_pretrained(tiny_model_dir).upscale(src)
         np.testing.assert_array_equal(np.asarray(out), np.asarray(expected))
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["srgan.cli.train", "--recipe", "srresnet-x4", "--dry-run"], ["srgan", "models"]],
+    ids=["srgan-train", "srgan"],
+)
+def test_a_closed_pipe_ends_without_a_traceback(command: list[str]) -> None:
+    # `srgan-train --dry-run | head -1`: the reader is gone before the command writes (closed while it imports)
+    proc = subprocess.Popen([sys.executable, "-m", *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 1
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from .._version import __version__
 from . import compare, degrade, export, models, upscale
+from ._common import closed_pipe_exits_quietly
 
 __all__ = ["main", "build_parser"]
 
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@closed_pipe_exits_quietly
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``srgan`` console script."""
     args = build_parser().parse_args(argv)

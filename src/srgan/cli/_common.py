@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator, Sequence
+import functools
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from .._image import IMAGE_EXTENSIONS
 
-__all__ = ["MODEL_HELP", "describe", "iter_inputs", "positive_int"]
+__all__ = ["MODEL_HELP", "closed_pipe_exits_quietly", "describe", "iter_inputs", "positive_int"]
+
+_Main = TypeVar("_Main", bound=Callable[..., int])
 
 MODEL_HELP = "registered name, checkpoint file, folder or https URL (default: the packaged default model)"
 
@@ -43,3 +49,23 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
     return value
+
+
+def closed_pipe_exits_quietly(main: _Main) -> _Main:
+    """Decorate a console entry point: when the reader of its standard output goes away (``srgan-train --dry-run |
+    head``), it exits with status 1 instead of a ``BrokenPipeError`` traceback, and Python's flush of stdout at exit
+    does not raise again (stdout is pointed at the null device, as the Python docs recommend for SIGPIPE)."""
+
+    @functools.wraps(main)
+    def wrapper(*args: object, **kwargs: object) -> int:
+        try:
+            code = main(*args, **kwargs)
+            sys.stdout.flush()  # a broken pipe surfaces here for output still in the buffer
+        except BrokenPipeError:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+            return 1
+        return code
+
+    return wrapper  # type: ignore[return-value]

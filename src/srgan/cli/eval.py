@@ -13,6 +13,7 @@ from pathlib import Path
 from .._files import atomic_write_text
 from ..errors import SRGANError
 from ..evaluation import BICUBIC, NIQE_NOTE, evaluate, evaluate_no_reference
+from ._common import closed_pipe_exits_quietly
 
 __all__ = ["build_parser", "main"]
 
@@ -68,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@closed_pipe_exits_quietly
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``srgan-eval`` console script: prints a markdown table; 2 on a usage or data error."""
     parser = build_parser()

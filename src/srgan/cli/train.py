@@ -11,6 +11,7 @@ from typing import Any
 
 from ..errors import SRGANError
 from ..training.config import TrainConfig
+from ._common import closed_pipe_exits_quietly
 
 __all__ = ["main", "build_parser"]
 
@@ -216,6 +217,7 @@ def _run_recipe(args: argparse.Namespace) -> int:
     return 0
 
 
+@closed_pipe_exits_quietly
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``srgan-train``."""
     args = build_parser().parse_args(argv)
