@@ -27,6 +27,7 @@ from srgan.models import (
     MSRResNetConfig,
     registry,
 )
+from srgan.models._inplace import InplacePReLU
 from srgan.models._onednn import FusedResidualBody
 from srgan.models.registry import Architecture
 
@@ -140,6 +141,7 @@ def test_prepare_for_inference_keeps_the_output_and_the_stages(arch: Architectur
     if arch.stages is not None:  # srgan's shape: the conv to RGB now runs before a PixelShuffle, on 4 phases at once
         assert [m.out_channels for m in model.modules() if isinstance(m, nn.Conv2d)][-1] == 3
         assert [m.out_channels for m in fast.modules() if isinstance(m, nn.Conv2d)][-1] == 12
+        assert any(isinstance(m, InplacePReLU) for m in fast.modules())  # the PReLUs after a conv or a shuffle
     if arch.inference_rewrite is not None:  # the CPU path: residual adds fused into the convs (channels_last)
         assert any(isinstance(m, FusedResidualBody) for m in fast.modules())
         fast_cl = fast.to(memory_format=torch.channels_last)

@@ -19,6 +19,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ._config import MAX_BLOCKS, MAX_CHANNELS, ArchConfig, check_int
+from ._inplace import InplacePReLU
 from ._onednn import FusedResidualBody
 from ._subpixel import conv_before_shuffle, prelu_before_shuffle
 from .generator import srresnet_receptive_radius, srresnet_stages, upsampling_activation_values
@@ -190,9 +191,9 @@ def config_from_state_dict(state: Mapping[str, Any]) -> ClassicSRGANConfig:
 
 def _inference_rewrite(g: ClassicSRGANGenerator) -> None:
     """Inference rewrite (eval mode, after BN folding): the last x2 stage's PReLU and the 9x9 conv run before its
-    PixelShuffle (:mod:`srgan.models._subpixel`); the residual blocks add into the trunk's map in place on a CPU
-    (:mod:`srgan.models._onednn`: the first block's name holds all of them, the others become identities). Same
-    output."""
+    PixelShuffle (:mod:`srgan.models._subpixel`); on a CPU the residual blocks add into the trunk's map in place
+    (:mod:`srgan.models._onednn`: the first block's name holds all of them, the others become identities) and the
+    PReLUs that follow a conv or a shuffle overwrite its output (:mod:`srgan.models._inplace`). Same output."""
     names = g._trunk[:-1]
     blocks = [g.get_submodule(name) for name in names]
     if blocks and all(
@@ -203,11 +204,16 @@ def _inference_rewrite(g: ClassicSRGANGenerator) -> None:
         g.add_module(names[0], fused)
         for name in names[1:]:
             g.add_module(name, nn.Identity())
+    if isinstance(g.block1[1], nn.PReLU):
+        g.block1[1] = InplacePReLU(g.block1[1])  # on the head conv's fresh output
     up = g.get_submodule(g._upsample)
     assert isinstance(up, nn.Sequential)
+    for stage in up[:-2]:
+        if isinstance(stage, ClassicUpsample) and isinstance(stage.prelu, nn.PReLU):
+            stage.prelu = InplacePReLU(stage.prelu)  # type: ignore[assignment]  # on the shuffle's fresh output
     last, conv = up[-2], up[-1]
     assert isinstance(last, ClassicUpsample) and isinstance(conv, nn.Conv2d)
-    up[-2] = nn.Sequential(last.conv, prelu_before_shuffle(last.prelu, 2))
+    up[-2] = nn.Sequential(last.conv, InplacePReLU(prelu_before_shuffle(last.prelu, 2)))
     up[-1] = conv_before_shuffle(conv, 2)
 
 

@@ -14,6 +14,7 @@ from torch import nn
 
 from ..errors import IncompatibleCheckpointError
 from ._config import MAX_BLOCKS, MAX_CHANNELS, ArchConfig, check_int
+from ._inplace import InplacePReLU
 from ._onednn import FusedResidualBody
 from ._subpixel import conv_before_shuffle, prelu_before_shuffle
 from .registry import Architecture, SRModel, StageSplit, incompatible
@@ -226,14 +227,21 @@ def upsampling_activation_values(*, scale: int, channels: int) -> float:
 
 def _inference_rewrite(g: Generator) -> None:
     """Inference rewrite (eval mode, after BN folding): the last x2 stage's PReLU and the 9x9 tail run before its
-    PixelShuffle, at half the output resolution (:mod:`srgan.models._subpixel`), about 1.4x faster on a CPU; the
-    residual blocks add into the trunk's map in place on a CPU (:mod:`srgan.models._onednn`). Same output."""
+    PixelShuffle, at half the output resolution (:mod:`srgan.models._subpixel`), about 1.4x faster on a CPU; on a CPU
+    the residual blocks add into the trunk's map in place (:mod:`srgan.models._onednn`) and the PReLUs that follow a
+    conv or a shuffle overwrite its output (:mod:`srgan.models._inplace`). Same output."""
     blocks = [b for b in g.body if isinstance(b, ResidualBlock) and _folded(b.bn1) and _folded(b.bn2)]
     if blocks and len(blocks) == len(g.body):
         g.body = FusedResidualBody((b.conv1, b.act, b.conv2) for b in blocks)  # type: ignore[assignment]
+    head_act = g.head[1]
+    if isinstance(head_act, nn.PReLU):
+        g.head[1] = InplacePReLU(head_act)  # on the head conv's fresh output
+    for block in g.upsample[:-1]:
+        if isinstance(block, UpsampleBlock) and isinstance(block.act, nn.PReLU):
+            block.act = InplacePReLU(block.act)  # type: ignore[assignment]  # on the shuffle's fresh output
     last = g.upsample[-1]
     assert isinstance(last, UpsampleBlock)
-    g.upsample[-1] = nn.Sequential(last.conv, prelu_before_shuffle(last.act, 2))
+    g.upsample[-1] = nn.Sequential(last.conv, InplacePReLU(prelu_before_shuffle(last.act, 2)))
     g.tail = conv_before_shuffle(g.tail, 2)  # type: ignore[assignment]
 
 
