@@ -41,6 +41,7 @@ def test_chunks_cover_every_row(monkeypatch: pytest.MonkeyPatch) -> None:
         assert torch.equal(InplacePReLU(prelu)(x), expected)
 
 
+@pytest.mark.filterwarnings(r"ignore:`torch\.jit\.trace(_method)?` is deprecated:FutureWarning")
 def test_plain_prelu_under_autograd_and_tracing() -> None:
     prelu = nn.PReLU(4)
     x = torch.randn(1, 4, 6, 6, requires_grad=True)
