@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._eager import eager_inference
+
 __all__ = ["InplacePReLU"]
 
 _CHUNK_BYTES = 2**18
@@ -35,12 +37,8 @@ class InplacePReLU(nn.Module):
         self.weight = prelu.weight
 
     def _plain(self, x: torch.Tensor) -> bool:
-        if x.device.type != "cpu" or x.dim() != 4 or not x.is_floating_point():
-            return True
-        tracing = torch.jit.is_tracing()  # type: ignore[attr-defined,no-untyped-call]
-        if tracing or torch.compiler.is_compiling() or torch.onnx.is_in_onnx_export():
-            return True
-        return torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad)
+        in_place = x.device.type == "cpu" and x.dim() == 4 and x.is_floating_point()
+        return not (in_place and eager_inference(x, self))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self._plain(x):

@@ -25,6 +25,8 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
+from ._eager import eager_inference
+
 __all__ = ["FusedResidualBody", "fused_add_available"]
 
 logger = logging.getLogger(__name__)
@@ -98,10 +100,11 @@ class FusedResidualBody(nn.Module):
     convolution adds into it in place (module docstring); otherwise the blocks run as they are.
 
     Args:
-        blocks: ``(conv1, act, conv2)`` of each block, in order; the convs map C channels to C (numeric padding).
+        blocks: ``(conv1, act, conv2)`` of each block, in order (at least one); the convs map C channels to C
+            (numeric padding).
 
     Raises:
-        ValueError: a conv is not of that form.
+        ValueError: no blocks, or a conv not of that form.
     """
 
     def __init__(self, blocks: Iterable[tuple[nn.Module, nn.Module, nn.Module]]) -> None:
@@ -113,16 +116,14 @@ class FusedResidualBody(nn.Module):
             self.conv1.append(_check_conv(conv1))
             self.act.append(act)
             self.conv2.append(_check_conv(conv2))
+        if not self.conv1:
+            raise ValueError("FusedResidualBody needs at least one block")
 
     def _fusable(self, x: torch.Tensor) -> bool:
+        weight = self.conv1[0].weight  # the module moves as a whole (.to): one weight tells its device and dtype
         if x.device.type != "cpu" or x.dtype != torch.float32 or x.dim() != 4:
             return False
-        tracing = torch.jit.is_tracing()  # type: ignore[attr-defined,no-untyped-call]
-        if tracing or torch.compiler.is_compiling() or torch.onnx.is_in_onnx_export():
-            return False
-        if torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in self.parameters())):
-            return False
-        if any(p.device.type != "cpu" or p.dtype != torch.float32 for p in self.parameters()):
+        if weight.device.type != "cpu" or weight.dtype != torch.float32 or not eager_inference(x, self):
             return False
         return x.is_contiguous(memory_format=torch.channels_last) and fused_add_available()
 

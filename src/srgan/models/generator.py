@@ -230,7 +230,8 @@ def _inference_rewrite(g: Generator) -> None:
     PixelShuffle, at half the output resolution (:mod:`srgan.models._subpixel`), about 1.4x faster on a CPU; on a CPU
     the residual blocks add into the trunk's map in place (:mod:`srgan.models._onednn`) and the PReLUs that follow a
     conv or a shuffle overwrite its output (:mod:`srgan.models._inplace`). Same output."""
-    blocks = [b for b in g.body if isinstance(b, ResidualBlock) and _folded(b.bn1) and _folded(b.bn2)]
+    blocks = [b for b in g.body if isinstance(b, ResidualBlock) and isinstance(b.bn1, nn.Identity)]
+    blocks = [b for b in blocks if isinstance(b.bn2, nn.Identity)]  # BatchNorm folded
     if blocks and len(blocks) == len(g.body):
         g.body = FusedResidualBody((b.conv1, b.act, b.conv2) for b in blocks)  # type: ignore[assignment]
     head_act = g.head[1]
@@ -243,10 +244,6 @@ def _inference_rewrite(g: Generator) -> None:
     assert isinstance(last, UpsampleBlock)
     g.upsample[-1] = nn.Sequential(last.conv, InplacePReLU(prelu_before_shuffle(last.act, 2)))
     g.tail = conv_before_shuffle(g.tail, 2)  # type: ignore[assignment]
-
-
-def _folded(bn: nn.Module) -> bool:
-    return isinstance(bn, nn.Identity)
 
 
 def _conv_bn_pairs(g: Generator) -> Iterator[tuple[nn.Module, str, str]]:
