@@ -6,10 +6,10 @@ Every measurement runs in its own subprocess so that peak resident memory (ru_ma
 Paths:
   naive      the same generator and weights, fp32, NCHW, eager, one forward over the whole image under
              torch.inference_mode() (how typical SRGAN scripts run it); the reference for ratios and accuracy
-  default    SRGAN.upscale(PIL image) with default settings (everything below, chosen automatically); each call
-             returns the memory it used to the system at its end
-  default_loop  the same calls inside one srgan.runtime.heap_reuse() scope held across the timed calls (a
-             caller's own loop can do this): memory one call freed is reused by the next
+  default    SRGAN.upscale(PIL image) with default settings (everything below, chosen automatically), called
+             back to back: the memory one call freed is kept (srgan.runtime.heap_reuse, 2 s) for the next
+  default_cold  the same calls, each after srgan.runtime.heap_release() (outside the timing): an isolated call
+             that page-faults all its memory in, like one call in a fresh process or after 2 s idle
   fold_bn    naive + BatchNorm folded into the convolutions
   channels_last  naive + channels_last memory format
   bf16       naive in bf16 (CPU with native bf16) / fp16 (CUDA)
@@ -22,7 +22,6 @@ output MP/s at each size over 512^2 (large images should run at the same speed p
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
@@ -39,7 +38,7 @@ from PIL import Image
 
 HERE = Path(__file__).resolve().parent
 SAMPLE = HERE.parent / "examples" / "images" / "coffee.png"
-PATHS = ["naive", "default", "default_loop", "fold_bn", "channels_last", "bf16", "tiled256"]
+PATHS = ["naive", "default", "default_cold", "fold_bn", "channels_last", "bf16", "tiled256"]
 WHOLE_IMAGE_MAX = 1024
 """Above this input side the whole-image paths (naive, fold_bn, ...) would need tens of GB: only tiled ones run."""
 
@@ -115,7 +114,7 @@ def run_one(path: str, model_arg: str | None, size: int, repeat: int, out_file: 
             inp = inp.contiguous(memory_format=torch.channels_last)
         return net(inp).float().clamp(0, 1)
 
-    if path in ("default", "default_loop"):
+    if path in ("default", "default_cold"):
         fast = SRGAN(gen, device=device)
         image = Image.fromarray(photo)
 
@@ -148,19 +147,18 @@ def run_one(path: str, model_arg: str | None, size: int, repeat: int, out_file: 
                     out = forward(net, x, dtype, cl)
             return (out[0].permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
 
-    from srgan.runtime import heap_reuse
+    from srgan.runtime import heap_release
 
-    scope = heap_reuse() if path == "default_loop" else contextlib.nullcontext()
-    scope.__enter__()
     result = step()  # warm-up (also the output for the accuracy check)
     times = []
     for _ in range(repeat):
+        if path == "default_cold":
+            heap_release()
         if cuda:
             torch.cuda.synchronize()
         t0 = time.perf_counter()
         result = step()  # ends with a copy to the CPU, which synchronises
         times.append(time.perf_counter() - t0)
-    scope.__exit__(None, None, None)
     np.save(out_file, result)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if cuda:
@@ -217,7 +215,7 @@ def main() -> None:
         for path in args.paths:
             if (
                 size > args.whole_image_max
-                and path not in ("default", "default_loop", "tiled256")
+                and path not in ("default", "default_cold", "tiled256")
                 and args.device == "cpu"
             ):
                 need = size * size * 10240 / 2**30

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -149,27 +151,94 @@ class _FakeLibc:
         return 1
 
 
-def test_heap_reuse_sets_the_thresholds_once_and_restores_them_at_the_last_exit(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.fixture
+def fake_libc(monkeypatch: pytest.MonkeyPatch) -> Iterator[_FakeLibc]:
+    """glibc replaced by a recorder, with nothing kept from an earlier test's scope; released again at the end."""
+    runtime.heap_release()
     fake = _FakeLibc()
     monkeypatch.setattr(runtime, "_glibc", lambda: fake)
     monkeypatch.delenv("SRGAN_HEAP_REUSE", raising=False)
+    yield fake
+    runtime.heap_release()
+
+
+_RAISE = [("mallopt", -3, 1 << 30), ("mallopt", -1, (1 << 31) - 1)]
+_RESTORE = [("mallopt", -3, 32 << 20), ("mallopt", -1, 64 << 20), ("malloc_trim", 0)]
+
+
+def test_heap_reuse_sets_the_thresholds_once_and_keeps_them_until_released(
+    fake_libc: _FakeLibc, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = fake_libc
     with runtime.heap_reuse():
-        assert fake.calls == [("mallopt", -3, 1 << 30), ("mallopt", -1, (1 << 31) - 1)]
+        assert fake.calls == _RAISE
         with runtime.heap_reuse():  # nested (or another thread): shares the scope
             runtime.heap_trim()
-        assert fake.calls[-1] == ("malloc_trim", 0) and len(fake.calls) == 3
-    assert fake.calls[3:] == [("mallopt", -3, 32 << 20), ("mallopt", -1, 64 << 20), ("malloc_trim", 0)]
-    runtime.heap_trim()  # outside the scope: nothing
+            runtime.heap_release()  # a scope is active: nothing
+        assert fake.calls == [*_RAISE, ("malloc_trim", 0)]
+    assert len(fake.calls) == 3  # the last exit keeps the memory for the next call...
+    runtime.heap_trim()  # outside a scope: nothing
+    with runtime.heap_reuse():  # ...which takes it over without setting anything again
+        pass
+    assert len(fake.calls) == 3
+    runtime.heap_release()  # now: thresholds restored, free memory returned
+    assert fake.calls[3:] == _RESTORE
+    runtime.heap_release()  # nothing kept any more
     assert len(fake.calls) == 6
-    with pytest.raises(KeyError), runtime.heap_reuse():  # an error inside still restores
+    with pytest.raises(KeyError), runtime.heap_reuse():  # an error inside still ends the scope
         raise KeyError("x")
-    assert len(fake.calls) == 11 and runtime._heap_users == 0
+    assert runtime._heap_users == 0
+    runtime.heap_release()
+    assert fake.calls[6:] == [*_RAISE, *_RESTORE]
     monkeypatch.setenv("SRGAN_HEAP_REUSE", "0")  # the opt-out
     with runtime.heap_reuse():
         runtime.heap_trim()
+    runtime.heap_release()
     assert len(fake.calls) == 11
+
+
+def test_the_kept_heap_is_released_after_the_delay(fake_libc: _FakeLibc, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runtime, "_HEAP_RELEASE_DELAY_S", 0.05)
+    with runtime.heap_reuse():
+        pass
+    deadline = time.monotonic() + 10
+    while len(fake_libc.calls) < 5 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert fake_libc.calls == [*_RAISE, *_RESTORE]
+    assert runtime._heap_kept is None
+    # A scope that starts in time cancels the release: the timer that fires late does nothing.
+    monkeypatch.setattr(runtime, "_HEAP_RELEASE_DELAY_S", 0.2)
+    with runtime.heap_reuse():
+        pass
+    timer = runtime._heap_kept.timer if runtime._heap_kept is not None else None
+    assert timer is not None
+    with runtime.heap_reuse():
+        timer.join(1)
+        time.sleep(0.3)
+        assert len(fake_libc.calls) == 7  # no restore while the new scope runs
+    runtime.heap_release()
+    assert fake_libc.calls[5:] == [*_RAISE, *_RESTORE]
+
+
+def test_a_forked_child_starts_with_the_allocator_restored(fake_libc: _FakeLibc) -> None:
+    with runtime.heap_reuse():
+        pass
+    runtime._heap_after_fork_in_child()  # what os.register_at_fork runs in the child
+    assert runtime._heap_kept is None
+    assert fake_libc.calls == [*_RAISE, *_RESTORE[:2]]  # restored; no trim needed in a fresh child
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
+def test_fork_runs_the_child_hook(fake_libc: _FakeLibc) -> None:
+    with runtime.heap_reuse():
+        pass
+    assert runtime._heap_kept is not None
+    pid = os.fork()
+    if pid == 0:  # the child: nothing kept, the thresholds restored
+        os._exit(0 if runtime._heap_kept is None and fake_libc.calls[-1] == _RESTORE[1] else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert runtime._heap_kept is not None  # the parent keeps its memory until the timer or a release
 
 
 def test_heap_reuse_on_this_machine_keeps_the_output(tiny_generator: torch.nn.Module) -> None:
