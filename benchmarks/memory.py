@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -25,17 +24,19 @@ HERE = Path(__file__).resolve().parent
 BOUND_MIB = 2560.0  # srgan._scheduler.CPU_MEMORY_BOUND (2.5 GiB)
 
 CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 import numpy as np, torch
 from PIL import Image
 from srgan import SRGAN
+sys.path.insert(0, sys.argv[5])
+from upscale import peak_rss_mib
 case, size, model_arg = sys.argv[1], int(sys.argv[2]), (sys.argv[3] or None)
 model = SRGAN.from_pretrained(model_arg, device="cpu", dtype=None if case == "default" else "fp32")
 rng = np.random.default_rng(0)
 base = np.asarray(Image.open(sys.argv[4]).convert("RGB"))
 reps = (size // base.shape[0] + 1, size // base.shape[1] + 1)
 photo = np.ascontiguousarray(np.tile(base, (reps[0], reps[1], 1))[:size, :size])
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = peak_rss_mib()
 t0 = time.perf_counter()
 if case == "default":
     out = model.upscale(Image.fromarray(photo))
@@ -46,16 +47,15 @@ else:
         y = model.generator.eval()(x).clamp(0, 1)
     shape = tuple(y.shape[-2:])
 seconds = time.perf_counter() - t0
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({"case": case, "size": size, "output": list(shape), "seconds": seconds,
-                  "peak_rss_mib": peak / 1024, "rss_before_mib": before / 1024}))
+                  "peak_rss_mib": peak_rss_mib(), "rss_before_mib": before}))
 """
 
 
 def run(case: str, size: int, model: str | None) -> dict[str, object]:
     sample = str(HERE.parent / "examples" / "images" / "coffee.png")
     proc = subprocess.run(
-        [sys.executable, "-c", CHILD, case, str(size), model or "", sample], capture_output=True, text=True
+        [sys.executable, "-c", CHILD, case, str(size), model or "", sample, str(HERE)], capture_output=True, text=True
     )
     if proc.returncode != 0:
         raise SystemExit(f"{case} {size} failed:\n{proc.stderr}")
@@ -79,20 +79,34 @@ def large_photo(width: int, height: int, dest: Path) -> None:
     Image.fromarray(np.clip(big + noise, 0, 255).astype(np.uint8)).save(dest, quality=92)
 
 
+CLI_CHILD = r"""
+import atexit, runpy, sys
+sys.path.insert(0, sys.argv.pop(1))
+report = sys.argv.pop(1)
+from upscale import peak_rss_mib
+atexit.register(lambda: open(report, "w").write(str(peak_rss_mib())))
+sys.argv[0] = "srgan"
+runpy.run_module("srgan.cli", run_name="__main__", alter_sys=True)
+"""
+"""Runs ``srgan.cli`` as ``python -m`` would and writes its peak RSS (VmHWM) at exit: ru_maxrss from wait4 would
+include the parent's peak, which Linux carries over vfork + exec."""
+
+
 def run_cli(width: int, height: int, model: str | None) -> dict[str, object]:
-    """``srgan upscale in.jpg -o out.jpg`` (defaults) in a fresh process: its peak RSS (ru_maxrss of that child)."""
+    """``srgan upscale in.jpg -o out.jpg`` (defaults) in a fresh process: its peak RSS (VmHWM at its exit)."""
     with tempfile.TemporaryDirectory() as tmp:
         src, dest = Path(tmp) / "photo.jpg", Path(tmp) / "photo_x4.jpg"
         large_photo(width, height, src)
-        cmd = [sys.executable, "-m", "srgan.cli", "upscale", str(src), "-o", str(dest), "-q"]
+        report = Path(tmp) / "peak_rss_mib"
+        cmd = [sys.executable, "-c", CLI_CHILD, str(HERE), str(report), "upscale", str(src), "-o", str(dest), "-q"]
         if model:
             cmd += ["--model", model]
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd)
-        _, status, usage = os.wait4(proc.pid, 0)
+        status = subprocess.run(cmd).returncode
         seconds = time.perf_counter() - t0
-        if os.waitstatus_to_exitcode(status) != 0:
+        if status != 0:
             raise SystemExit(f"srgan upscale {width}x{height} failed with status {status}")
+        peak = float(report.read_text())
         from PIL import Image
 
         Image.MAX_IMAGE_PIXELS = None  # our own output: 16000x12000 is over Pillow's decompression-bomb guard
@@ -103,7 +117,7 @@ def run_cli(width: int, height: int, model: str | None) -> dict[str, object]:
         "size": f"{width}x{height}",
         "output": shape,
         "seconds": seconds,
-        "peak_rss_mib": usage.ru_maxrss / 1024,
+        "peak_rss_mib": peak,
     }
 
 

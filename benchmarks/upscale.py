@@ -2,7 +2,8 @@
 
     python benchmarks/upscale.py [--model NAME|PATH] [--sizes 128 256 512 1024 2048] [--json benchmarks/upscale.json]
 
-Every measurement runs in its own subprocess so that peak resident memory (ru_maxrss) belongs to that path alone.
+Every measurement runs in its own subprocess so that peak resident memory (VmHWM, :func:`peak_rss_mib`) belongs to
+that path alone.
 Paths:
   naive      the same generator and weights, fp32, NCHW, eager, one forward over the whole image under
              torch.inference_mode() (how typical SRGAN scripts run it); the reference for ratios and accuracy
@@ -59,6 +60,39 @@ def natural_photo(size: int) -> np.ndarray:
     return np.ascontiguousarray(tiled[:size, :size])
 
 
+def cpu_model() -> str:
+    """The CPU's model name from ``/proc/cpuinfo`` (empty where there is none): platform.processor() is often empty."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory in MiB: ``VmHWM`` of ``/proc/self/status`` on Linux, else ru_maxrss.
+
+    ru_maxrss alone is wrong in a child process on Linux: the kernel carries the parent's peak over the vfork + exec
+    that :mod:`subprocess` uses, so a child started by a parent that once held 2 GiB reports at least 2 GiB (the
+    runs before this function reported up to 1.2 GiB too much for the paths measured after a large comparison).
+    VmHWM is the peak of this program's own address space.
+    """
+    import resource
+
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
+
+
 def generator_flops_per_input_pixel(gen: torch.nn.Module) -> float:
     """Multiply-adds x 2 of every conv, weighted by the resolution it runs at (relative to the input)."""
     from srgan.models import Generator
@@ -94,8 +128,6 @@ def matmul_peak(dtype: torch.dtype, n: int = 2048, seconds: float = 2.0) -> floa
 
 def run_one(path: str, model_arg: str | None, size: int, repeat: int, out_file: str, device_arg: str = "cpu") -> None:
     """Child process: time one path at one size, save the output for the accuracy comparison."""
-    import resource
-
     from srgan import SRGAN
     from srgan._fuse import fold_batchnorm
     from srgan._tiling import plan_tiles, receptive_radius
@@ -160,7 +192,7 @@ def run_one(path: str, model_arg: str | None, size: int, repeat: int, out_file: 
         result = step()  # ends with a copy to the CPU, which synchronises
         times.append(time.perf_counter() - t0)
     np.save(out_file, result)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = peak_rss_mib()
     if cuda:
         peak_mb = torch.cuda.max_memory_allocated(device) / 2**20  # GPU memory instead of host RSS
     json.dump({"seconds": min(times), "peak_rss_mb": peak_mb}, sys.stdout)
@@ -196,7 +228,7 @@ def main() -> None:
 
     native_bf16 = cpu_has_native_bf16()
     isa = sorted(f for f in cpu_flags() if f.startswith(("avx", "amx", "fma")))
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}")
+    print(f"machine: {cpu_model() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}")
     print(f"CPU flags: {' '.join(isa) or 'unknown'}; native bf16: {native_bf16}; {cpu_capabilities()}")
     limits = {k: os.environ[k] for k in _ISA_LIMITS if k in os.environ}
     if limits:
@@ -205,8 +237,15 @@ def main() -> None:
         f"matmul peak: fp32 {peak32:.0f} GFLOP/s, bf16 {peak16:.0f} GFLOP/s; "
         f"generator {flops_px / 1e6:.1f} MFLOP per input pixel"
     )
-    # The default runs in fp32 unless the CPU has native bf16: its share is of that dtype's peak.
-    peak_default, peak_name = (peak16, "bf16") if native_bf16 and args.device == "cpu" else (peak32, "fp32")
+    # Each path's share is of its own dtype's peak: the default runs in bf16 where the CPU has native bf16.
+    default_dtype = "bf16" if native_bf16 and args.device == "cpu" else "fp32"
+
+    def path_dtype(path: str) -> str:
+        if path in ("default", "default_cold"):
+            return default_dtype
+        return "bf16" if path == "bf16" and args.device == "cpu" else "fp32"
+
+    peaks = {"fp32": peak32, "bf16": peak16}
     rows: list[dict[str, Any]] = []
     tmp = HERE / ".bench_tmp"
     tmp.mkdir(exist_ok=True)
@@ -239,6 +278,8 @@ def main() -> None:
             row["gflops"] = flops_px * size * size / res["seconds"] / 1e9
             row["share_of_bf16_peak"] = row["gflops"] / peak16
             row["share_of_fp32_peak"] = row["gflops"] / peak32
+            row["peak_dtype"] = path_dtype(path)
+            row["share_of_own_peak"] = row["gflops"] / peaks[row["peak_dtype"]]
             if ref_out is not None:
                 diff = np.abs(out - ref_out)
                 mse = float((diff**2).mean())
@@ -247,7 +288,7 @@ def main() -> None:
             rows.append(row)
     naive = {r["size"]: r["seconds"] for r in rows if r["path"] == "naive"}
     print(
-        f"\n| input | path | s | out MP/s | x naive | GFLOP/s | % {peak_name} peak | peak RSS MB | max diff "
+        "\n| input | path | s | out MP/s | x naive | GFLOP/s | % peak of its dtype | peak RSS MiB | max diff "
         "| PSNR vs naive |"
     )
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -256,7 +297,7 @@ def main() -> None:
         sp = f"{r['speedup_vs_naive']:.2f}" if r["speedup_vs_naive"] else "-"
         print(
             f"| {r['size']}^2 | {r['path']} | {r['seconds']:.3f} | {r['out_mpix_per_s']:.3f} | {sp} | "
-            f"{r['gflops']:.0f} | {100 * r['gflops'] / (peak_default if r['path'] == 'default' else peak32):.0f}% | "
+            f"{r['gflops']:.0f} | {100 * r['share_of_own_peak']:.0f}% {r['peak_dtype']} | "
             f"{r['peak_rss_mb']:.0f} | "
             f"{r.get('max_abs_diff_8bit', float('nan')):.0f} | {r.get('psnr_vs_naive_db', float('nan')):.1f} |"
         )
@@ -267,6 +308,7 @@ def main() -> None:
     report = {
         "machine": {
             "processor": platform.processor(),
+            "cpu_model": cpu_model(),
             "cpus": os.cpu_count(),
             "torch": torch.__version__,
             "cpu_isa_flags": isa,
