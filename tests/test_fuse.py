@@ -1,6 +1,6 @@
 import torch
 
-from srgan._fuse import fold_batchnorm, fuse_conv_bn
+from srgan._fuse import fold_batchnorm, fuse_conv_bn, prepare_for_inference
 from srgan.models import Generator
 
 
@@ -50,3 +50,16 @@ def test_folded_copy_shares_no_tensor_with_the_original() -> None:
     originals = {t.data_ptr() for t in g.state_dict().values()}
     assert not any(t.data_ptr() in originals for t in folded.state_dict().values())
     assert all(torch.equal(v, before[k]) for k, v in g.state_dict().items())  # ... leaves the original alone
+
+
+def test_prepared_generator_traces_with_torch_fx() -> None:
+    # torch.fx symbolic tracing (what torch.ao's prepare_fx quantization runs) sees the plain ops: the CPU fast
+    # paths (in-place PReLU, fused residual additions) must not branch on a proxy's attributes.
+    g = Generator(num_blocks=2, channels=8).eval()
+    prepared = prepare_for_inference(g)
+    traced = torch.fx.symbolic_trace(prepared)
+    targets = {str(n.target) for n in traced.graph.nodes if n.op == "call_function"}
+    assert "<built-in function add>" in targets  # the residual additions are plain graph nodes
+    x = torch.rand(1, 3, 9, 11)
+    with torch.inference_mode():
+        torch.testing.assert_close(traced(x), g(x), atol=1e-5, rtol=0)

@@ -37,8 +37,9 @@ class InplacePReLU(nn.Module):
         self.weight = prelu.weight
 
     def _plain(self, x: torch.Tensor) -> bool:
-        in_place = x.device.type == "cpu" and x.dim() == 4 and x.is_floating_point()
-        return not (in_place and eager_inference(x, self))
+        if not eager_inference(x, self):  # first: under torch.fx, x's attributes are proxies
+            return True
+        return not (x.device.type == "cpu" and x.dim() == 4 and x.is_floating_point())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self._plain(x):

@@ -120,10 +120,12 @@ class FusedResidualBody(nn.Module):
             raise ValueError("FusedResidualBody needs at least one block")
 
     def _fusable(self, x: torch.Tensor) -> bool:
+        if not eager_inference(x, self):  # first: under torch.fx, x's attributes are proxies
+            return False
         weight = self.conv1[0].weight  # the module moves as a whole (.to): one weight tells its device and dtype
         if x.device.type != "cpu" or x.dtype != torch.float32 or x.dim() != 4:
             return False
-        if weight.device.type != "cpu" or weight.dtype != torch.float32 or not eager_inference(x, self):
+        if weight.device.type != "cpu" or weight.dtype != torch.float32:
             return False
         return x.is_contiguous(memory_format=torch.channels_last) and fused_add_available()
 
