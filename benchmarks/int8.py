@@ -22,6 +22,12 @@ inside :func:`srgan.runtime.heap_reuse`, as the library runs):
                 of the T91 calibration images; PReLU in fp32 (torch's quantized::prelu gives wrong results, see
                 below)
   int8_mixed    int8 with the first (9x9, 3->C) and last (9x9, C->3) convs in fp32
+  int8_fp32skip int8 convolutions with the residual stream kept in fp32: the skip additions (16 blocks and the
+                long skip) run in fp32 on dequantized conv outputs, so the trunk's running map is not rounded to
+                8 bits once per block (each conv still quantizes its input)
+  int8_hist     int8_fp32skip with activation ranges from torch's HistogramObserver (the range that minimises the
+                L2 quantization error over a histogram of the calibration activations) instead of min/max
+  int8_hist_mixed  int8_hist with the first and last convs in fp32 (as int8_mixed)
   int8_fbgemm   what torch's "x86" defaults give on an AVX2 CPU: FBGEMM, 8-bit weights, 7-bit activations
                 (reduce_range), fp32 PReLU
   ort_fp32      ONNX Runtime (CPU provider, all graph optimisations, the same threads) on srgan's ONNX export
@@ -49,6 +55,7 @@ import contextlib
 import copy
 import json
 import math
+import operator
 import os
 import platform
 import subprocess
@@ -68,7 +75,20 @@ sys.path.insert(0, str(HERE))
 from upscale import generator_flops_per_input_pixel, matmul_peak, natural_photo  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
-PATHS = ["naive", "default", "fp32", "bf16", "int8", "int8_mixed", "int8_fbgemm", "ort_fp32", "ort_int8"]
+PATHS = [
+    "naive",
+    "default",
+    "fp32",
+    "bf16",
+    "int8",
+    "int8_mixed",
+    "int8_fp32skip",
+    "int8_hist",
+    "int8_hist_mixed",
+    "int8_fbgemm",
+    "ort_fp32",
+    "ort_int8",
+]
 REDUCED = [p for p in PATHS if p not in ("naive", "default", "fp32", "ort_fp32")]
 ORT_PATHS = ("ort_fp32", "ort_int8")
 AVX2_ENV = {
@@ -114,10 +134,18 @@ def quantize_generator(
     weight_bits: int = 7,
     activation_bits: int = 8,
     float_modules: tuple[str, ...] = (),
+    float_adds: bool = False,
+    histogram: bool = False,
 ) -> nn.Module:
     """An int8 copy of ``generator`` (BatchNorm folded, the tail conv before the last PixelShuffle, as the default
     runs it), calibrated on ``calibration`` ((1, 3, h, w) in [0, 1])."""
-    from torch.ao.quantization import MinMaxObserver, PerChannelMinMaxObserver, QConfig, QConfigMapping
+    from torch.ao.quantization import (
+        HistogramObserver,
+        MinMaxObserver,
+        PerChannelMinMaxObserver,
+        QConfig,
+        QConfigMapping,
+    )
     from torch.ao.quantization.fx.custom_config import PrepareCustomConfig
     from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
@@ -125,7 +153,9 @@ def quantize_generator(
 
     wmax = 2 ** (weight_bits - 1) - 1
     qconfig = QConfig(
-        activation=MinMaxObserver.with_args(dtype=torch.quint8, quant_min=0, quant_max=2**activation_bits - 1),
+        activation=(HistogramObserver if histogram else MinMaxObserver).with_args(
+            dtype=torch.quint8, quant_min=0, quant_max=2**activation_bits - 1
+        ),
         weight=PerChannelMinMaxObserver.with_args(
             dtype=torch.qint8, qscheme=torch.per_channel_symmetric, quant_min=-wmax, quant_max=wmax
         ),
@@ -133,6 +163,8 @@ def quantize_generator(
     mapping = QConfigMapping().set_global(qconfig).set_object_type(FloatPReLU, None)
     for name in float_modules:
         mapping.set_module_name(name, None)
+    if float_adds:
+        mapping.set_object_type(operator.add, None).set_object_type(torch.add, None)
     model = _wrap_prelus(prepare_for_inference(generator))  # the default's network: BN folded, tail rewritten
     previous = torch.backends.quantized.engine
     torch.backends.quantized.engine = engine  # the weights are packed for the engine set at convert time
@@ -288,6 +320,9 @@ def run_child(args: argparse.Namespace) -> dict[str, Any]:
     quant_kw: dict[str, dict[str, Any]] = {
         "int8": {},
         "int8_mixed": {"float_modules": ("head.0", "tail")},
+        "int8_fp32skip": {"float_adds": True},
+        "int8_hist": {"float_adds": True, "histogram": True},
+        "int8_hist_mixed": {"float_adds": True, "histogram": True, "float_modules": ("head.0", "tail")},
         "int8_fbgemm": {"engine": "fbgemm", "weight_bits": 8, "activation_bits": 7},
     }
     for path, kw in quant_kw.items():
