@@ -175,12 +175,15 @@ def _restore_heap(libc: ctypes.CDLL, *, trim: bool = True) -> None:
         libc.malloc_trim(0)
 
 
-def _release_kept_heap(kept: _KeptHeap) -> None:
-    """The timer's end: release what the last scope left, unless a new scope has taken it over since."""
+def _release_kept_heap(only: _KeptHeap | None = None) -> None:
+    """Release what the last scope left (cancel its timer, restore glibc's thresholds, trim), unless a scope is
+    active or nothing is kept; with ``only`` (a timer's own record), unless a new scope has taken it over since."""
     global _heap_kept
     with _heap_lock:
-        if _heap_kept is not kept or _heap_users:
+        kept = _heap_kept
+        if kept is None or _heap_users or (only is not None and kept is not only):
             return
+        kept.timer.cancel()
         _heap_kept = None
         _restore_heap(kept.libc)
 
@@ -239,19 +242,13 @@ def heap_release() -> None:
     """Return the memory the last :func:`heap_reuse` scope left to the system now, instead of 2 s after that scope
     ended, and restore glibc's thresholds (before measuring resident memory, or before a memory-hungry step of
     your own). Nothing while a scope is active or when nothing is kept."""
-    global _heap_kept
-    with _heap_lock:
-        kept = _heap_kept
-        if kept is None or _heap_users:
-            return
-        kept.timer.cancel()
-        _heap_kept = None
-        _restore_heap(kept.libc)
+    _release_kept_heap()
 
 
 def _heap_after_fork_in_child() -> None:
-    """A forked child has no timer thread (and may have copied a lock another thread held): what the parent's last
-    scope kept is released in the child at once."""
+    """A forked child has no timer thread (and may have copied a lock another thread held): if the parent's last
+    scope kept its heap, the child restores glibc's thresholds at once, so its own frees return memory as usual (the
+    fork hook itself does not trim)."""
     global _heap_lock, _heap_kept
     _heap_lock = threading.Lock()
     kept, _heap_kept = _heap_kept, None
